@@ -1,0 +1,646 @@
+// The Node-API surface of qnn-native. Only this directory includes napi.h.
+//
+// Ownership and threads: every input/output typed array is validated here on the JS thread and
+// pinned (through the options object and a result object) until the worker's promise settles; the
+// worker touches only raw pointers. Callers must not mutate or transfer those arrays meanwhile.
+// Outputs are ordinary (non-external) typed arrays allocated before the work starts.
+#include <napi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "qnn/alphabet.h"
+#include "qnn/cuda.h"
+#include "qnn/gemm.h"
+#include "qnn/gpfq.h"
+#include "qnn/gram.h"
+#include "qnn/im2col.h"
+
+#ifndef QNN_VERSION
+#define QNN_VERSION "0.1.0"
+#endif
+
+namespace qnnb {
+namespace {
+
+constexpr index_t kMaxDim = (index_t{1} << 31) - 1;
+constexpr index_t kMaxElems = index_t{1} << 40;
+
+index_t checked_product(Napi::Env env, index_t a, index_t b, const char* what) {
+  if (a > 0 && b > kMaxElems / a) throw_code(env, qnn::code::kRange, std::string(what) + " is too large");
+  return a * b;
+}
+
+void check_levels(const Array<float>& lv) {
+  qnn::require(lv.length >= 1, qnn::code::kEmpty, "`levels` (the alphabet) must have at least one value");
+  check_finite(lv.data, lv.length, "levels");
+  for (index_t i = 1; i < lv.length; ++i)
+    qnn::require(lv.data[i - 1] <= lv.data[i], qnn::code::kValue,
+                 "`levels` must be sorted ascending (index " + std::to_string(i) + " is smaller than the one before)");
+}
+
+qnn::QuantizerSpec parse_quant(const Napi::Object& o) {
+  qnn::QuantizerSpec q;
+  Napi::Value v = o.Get("quant");
+  if (v.IsUndefined() || v.IsNull()) return q;
+  Napi::Object qo = get_object(v, "`quant`");
+  q.kind = static_cast<qnn::QuantizerKind>(get_int(qo, "kind", 0, 3, 0, false));
+  q.tie_upper = get_bool(qo, "tieUpper", false);
+  q.lambda = get_number(qo, "lambda", 0, 1e300, 0, false);
+  q.delta = get_number(qo, "delta", 0, 1e300, 0, false);
+  q.k_max = static_cast<int>(get_int(qo, "kMax", 0, 1 << 20, 0, false));
+  q.seed = static_cast<std::uint32_t>(get_int(qo, "seed", 0, 0xFFFFFFFFll, 0, false));
+  if (q.kind == qnn::QuantizerKind::kL0 && !(q.delta > 0 && q.k_max >= 1))
+    throw_code(o.Env(), qnn::code::kRange, "the L0 quantizer needs delta > 0 and kMax >= 1");
+  return q;
+}
+
+qnn::GpfqOptions parse_gpfq(const Napi::Object& o) {
+  qnn::GpfqOptions g;
+  g.dead = static_cast<qnn::DeadRule>(get_int(o, "dead", 0, 1, 0, false));
+  g.shortcut = get_bool(o, "shortcut", false);
+  g.block = static_cast<int>(get_int(o, "block", 1, 1 << 16, 128, false));
+  g.threads = static_cast<int>(get_int(o, "threads", 0, 256, 0, false));
+  g.quant = parse_quant(o);
+  return g;
+}
+
+std::string parse_backend(const Napi::Object& o) {
+  std::string b = get_string(o, "backend", "cpu");
+  if (b != "cpu" && b != "cuda")
+    throw_code(o.Env(), qnn::code::kRange, "`backend` must be 'cpu' or 'cuda' (got '" + b + "')");
+  return b;
+}
+
+qnn::ConvSpec parse_spec(Napi::Env env, const Napi::Value& v) {
+  Napi::Object s = get_object(v, "`spec`");
+  qnn::ConvSpec c;
+  c.n = get_int(s, "n", 0, kMaxDim, 0, true);
+  c.h = get_int(s, "h", 1, kMaxDim, 0, true);
+  c.w = get_int(s, "w", 1, kMaxDim, 0, true);
+  c.c = get_int(s, "c", 1, kMaxDim, 0, true);
+  c.kh = static_cast<int>(get_int(s, "kh", 1, 1 << 16, 1, true));
+  c.kw = static_cast<int>(get_int(s, "kw", 1, 1 << 16, 1, true));
+  c.sh = static_cast<int>(get_int(s, "sh", 1, 1 << 16, 1, false));
+  c.sw = static_cast<int>(get_int(s, "sw", 1, 1 << 16, 1, false));
+  c.dh = static_cast<int>(get_int(s, "dh", 1, 1 << 16, 1, false));
+  c.dw = static_cast<int>(get_int(s, "dw", 1, 1 << 16, 1, false));
+  std::string pad = get_string(s, "padding", "valid");
+  if (pad != "same" && pad != "valid") throw_code(env, qnn::code::kRange, "`padding` must be 'same' or 'valid'");
+  c.same = pad == "same";
+  c.groups = static_cast<int>(get_int(s, "groups", 1, kMaxDim, 1, false));
+  std::string mode = get_string(s, "mode", "stride");
+  if (mode != "stride" && mode != "zzs") throw_code(env, qnn::code::kRange, "`mode` must be 'stride' or 'zzs'");
+  c.mode = mode == "zzs" ? qnn::PatchMode::kZzs : qnn::PatchMode::kTrueStride;
+  std::string order = get_string(s, "order", "hwc");
+  if (order != "hwc" && order != "chw") throw_code(env, qnn::code::kRange, "`order` must be 'hwc' or 'chw'");
+  c.order = order == "chw" ? qnn::ColumnOrder::kChw : qnn::ColumnOrder::kHwc;
+  c.retain = get_number(s, "retain", 1e-12, 1, 1, false);
+  c.seed = static_cast<std::uint32_t>(get_int(s, "seed", 0, 0xFFFFFFFFll, 0, false));
+  c.image_offset = get_int(s, "imageOffset", 0, kMaxElems, 0, false);
+  return c;
+}
+
+qnn::ConvGeometry geometry_or_throw(Napi::Env env, const qnn::ConvSpec& spec) {
+  try {
+    return qnn::conv_geometry(spec);
+  } catch (const qnn::Error& e) {
+    throw_code(env, e.code(), e.what());
+  }
+}
+
+Napi::Object pin_object(Napi::Env env, const Napi::Object& opts) {
+  Napi::Object pin = Napi::Object::New(env);
+  pin.Set("opts", opts);
+  return pin;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", QNN_VERSION);
+  o.Set("napiVersion", NAPI_VERSION);
+  o.Set("buildSystem", QNN_BUILD_SYSTEM);
+  o.Set("buildType", QNN_BUILD_TYPE);
+  o.Set("openmp", static_cast<bool>(QNN_BUILD_OPENMP));
+  o.Set("cudaCompiled", static_cast<bool>(QNN_BUILD_CUDA));
+  o.Set("cpuKernel", qnn::gemm_kernel_name());
+  o.Set("cpuHasAvx2Fma", qnn::cpu_has_avx2_fma());
+  o.Set("defaultThreads", qnn::default_threads());
+  o.Set("sanitize", QNN_BUILD_SANITIZE);
+#if defined(__clang__)
+  o.Set("compiler", std::string("clang ") + __clang_version__);
+#elif defined(__GNUC__)
+  o.Set("compiler", std::string("gcc ") + __VERSION__);
+#else
+  o.Set("compiler", "unknown");
+#endif
+  return o;
+}
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array arr = Napi::Array::New(env);
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("name", "cpu");
+  cpu.Set("compiled", true);
+  cpu.Set("available", true);
+  cpu.Set("devices", 1);
+  cpu.Set("threads", qnn::default_threads());
+  cpu.Set("kernel", qnn::gemm_kernel_name());
+  cpu.Set("reason", "");
+  arr.Set(0u, cpu);
+  const qnn::cuda::Info& ci = qnn::cuda::info();
+  Napi::Object cu = Napi::Object::New(env);
+  cu.Set("name", "cuda");
+  cu.Set("compiled", ci.compiled);
+  cu.Set("available", ci.available);
+  cu.Set("devices", ci.device_count);
+  cu.Set("reason", ci.reason);
+  if (ci.available) {
+    cu.Set("deviceName", ci.name);
+    cu.Set("totalMemory", static_cast<double>(ci.total_bytes));
+    cu.Set("freeMemory", static_cast<double>(ci.free_bytes));
+    cu.Set("computeCapability", std::to_string(ci.cc_major) + "." + std::to_string(ci.cc_minor));
+  }
+  if (ci.compiled) {
+    cu.Set("runtimeVersion", ci.runtime_version);
+    cu.Set("driverVersion", ci.driver_version);
+  }
+  arr.Set(1u, cu);
+  return arr;
+}
+
+Napi::Value Alphabet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "alphabet options");
+  qnn::AlphabetSpec spec;
+  spec.kind = static_cast<qnn::AlphabetKind>(get_int(o, "kind", 0, 2, 0, true));
+  spec.bits = get_number(o, "bits", -1e300, 1e300, 0, true);
+  spec.scalar = get_number(o, "scalar", -1e300, 1e300, 1, false);
+  spec.percentile = get_number(o, "percentile", -1e300, 1e300, 1, false);
+  index_t n0 = get_int(o, "n0", 1, kMaxDim, 0, true), n1 = get_int(o, "n1", 1, kMaxDim, 0, true);
+  Array<float> w = get_f32(o, "weights", checked_product(env, n0, n1, "n0 * n1"));
+  try {
+    check_finite(w.data, w.length, "weights");
+    std::vector<float> a = qnn::make_alphabet(spec, w.data, n0, n1);
+    Napi::Float32Array out = Napi::Float32Array::New(env, a.size());
+    std::copy(a.begin(), a.end(), out.Data());
+    return out;
+  } catch (const qnn::Error& e) {
+    throw_code(env, e.code(), e.what());
+  }
+}
+
+Napi::Value L0Alphabet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "l0Alphabet options");
+  try {
+    std::vector<float> a = qnn::make_l0_alphabet(get_number(o, "delta", -1e300, 1e300, 0, true),
+                                                 get_number(o, "lambda", -1e300, 1e300, 0, true),
+                                                 static_cast<int>(get_int(o, "kMax", 0, 1 << 20, 0, true)));
+    Napi::Float32Array out = Napi::Float32Array::New(env, a.size());
+    std::copy(a.begin(), a.end(), out.Data());
+    return out;
+  } catch (const qnn::Error& e) {
+    throw_code(env, e.code(), e.what());
+  }
+}
+
+Napi::Value Msq(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "msq options");
+  Array<float> w = get_f32(o, "weights", -1);
+  Array<float> lv = get_f32(o, "levels", -1);
+  index_t n1 = get_int(o, "n1", 1, kMaxDim, 1, false);
+  qnn::QuantizerSpec q = parse_quant(o);
+  Napi::Int32Array codes = Napi::Int32Array::New(env, static_cast<std::size_t>(w.length));
+  Napi::Float32Array qv = Napi::Float32Array::New(env, static_cast<std::size_t>(w.length));
+  try {
+    check_levels(lv);
+    check_finite(w.data, w.length, "weights");
+    qnn::msq(w.data, w.length, lv.data, static_cast<int>(lv.length), q, n1, codes.Data(), qv.Data());
+  } catch (const qnn::Error& e) {
+    throw_code(env, e.code(), e.what());
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("codes", codes);
+  out.Set("q", qv);
+  return out;
+}
+
+struct GpfqOut {
+  Napi::Int32Array codes;
+  Napi::Float32Array q;
+  Napi::Float64Array err, rel;
+  Napi::Object pin;
+  qnn::GpfqOutput raw() { return {codes.Data(), q.Data(), err.Data(), rel.Data()}; }
+};
+
+GpfqOut make_out(Napi::Env env, const Napi::Object& opts, index_t n0, index_t n1) {
+  GpfqOut o;
+  o.codes = Napi::Int32Array::New(env, static_cast<std::size_t>(n0 * n1));
+  o.q = Napi::Float32Array::New(env, static_cast<std::size_t>(n0 * n1));
+  o.err = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
+  o.rel = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
+  o.pin = pin_object(env, opts);
+  o.pin.Set("codes", o.codes);
+  o.pin.Set("q", o.q);
+  o.pin.Set("err", o.err);
+  o.pin.Set("rel", o.rel);
+  return o;
+}
+
+Napi::Value result_of(Napi::Env env, const Napi::Object& pin) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("codes", pin.Get("codes"));
+  r.Set("q", pin.Get("q"));
+  r.Set("error", pin.Get("err"));
+  r.Set("relError", pin.Get("rel"));
+  return r;
+}
+
+Napi::Value GpfqDirect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "gpfqDirect options");
+  index_t n0 = get_int(o, "n0", 1, kMaxDim, 0, true), n1 = get_int(o, "n1", 1, kMaxDim, 0, true);
+  index_t m = get_int(o, "m", 1, kMaxElems, 0, true);
+  Array<float> w = get_f32(o, "weights", checked_product(env, n0, n1, "n0 * n1"));
+  index_t xn = checked_product(env, m, n0, "m * n0");
+  Array<float> x = get_f32(o, "x", xn);
+  Array<float> xq = get_f32(o, "xq", xn, true);
+  Array<float> lv = get_f32(o, "levels", -1);
+  std::string precision = get_string(o, "precision", "float32");
+  if (precision != "float32" && precision != "float64")
+    throw_code(env, qnn::code::kRange, "`precision` must be 'float32' or 'float64'");
+  bool f64 = precision == "float64";
+  bool cuda = parse_backend(o) == "cuda";
+  qnn::GpfqOptions opt = parse_gpfq(o);
+  GpfqOut out = make_out(env, o, n0, n1);
+  qnn::GpfqOutput raw = out.raw();
+  Napi::Object pin = out.pin;
+  return queue(
+      env, "qnn:gpfqDirect", pin,
+      [=]() {
+        check_levels(lv);
+        check_finite(w.data, w.length, "weights");
+        check_finite(x.data, x.length, "x");
+        if (xq.present) check_finite(xq.data, xq.length, "xq");
+        const float* xqp = xq.present ? xq.data : nullptr;
+        int nl = static_cast<int>(lv.length);
+        if (cuda) {
+          if (f64) qnn::cuda::gpfq_direct<double>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
+          else qnn::cuda::gpfq_direct<float>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
+        } else {
+          if (f64) qnn::gpfq_direct<double>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
+          else qnn::gpfq_direct<float>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
+        }
+      },
+      [pin](Napi::Env e) { return result_of(e, pin); });
+}
+
+Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "gpfqGram options");
+  index_t n0 = get_int(o, "n0", 1, kMaxDim, 0, true), n1 = get_int(o, "n1", 1, kMaxDim, 0, true);
+  Array<float> w = get_f32(o, "weights", checked_product(env, n0, n1, "n0 * n1"));
+  bool same = get_bool(o, "same", false);
+  index_t dd = checked_product(env, n0, n0, "n0 * n0");
+  bool h64 = false, g64 = false, k64 = false;
+  Array<void> h = get_f32_or_f64(o, "h", dd, &h64);
+  Array<void> g = get_f32_or_f64(o, "g", dd, &g64, same);
+  Array<void> k = get_f32_or_f64(o, "k", dd, &k64, true);
+  if ((g.present && g64 != h64) || (k.present && k64 != h64))
+    throw_code(env, qnn::code::kType, "`g`, `h` and `k` must all be Float32Array or all Float64Array", true);
+  Array<float> lv = get_f32(o, "levels", -1);
+  bool cuda = parse_backend(o) == "cuda";
+  qnn::GpfqOptions opt = parse_gpfq(o);
+  GpfqOut out = make_out(env, o, n0, n1);
+  qnn::GpfqOutput raw = out.raw();
+  Napi::Object pin = out.pin;
+  return queue(
+      env, "qnn:gpfqGram", pin,
+      [=]() {
+        check_levels(lv);
+        check_finite(w.data, w.length, "weights");
+        int nl = static_cast<int>(lv.length);
+        if (h64) {
+          const double* G = g.present ? static_cast<const double*>(g.data) : nullptr;
+          double* H = static_cast<double*>(h.data);
+          double* K = k.present ? static_cast<double*>(k.data) : nullptr;
+          check_finite(H, dd, "h");
+          if (G) check_finite(G, dd, "g");
+          if (K) check_finite(K, dd, "k");
+          if (cuda) qnn::cuda::gpfq_gram<double>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
+          else qnn::gpfq_gram<double>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
+        } else {
+          const float* G = g.present ? static_cast<const float*>(g.data) : nullptr;
+          float* H = static_cast<float*>(h.data);
+          float* K = k.present ? static_cast<float*>(k.data) : nullptr;
+          check_finite(H, dd, "h");
+          if (G) check_finite(G, dd, "g");
+          if (K) check_finite(K, dd, "k");
+          if (cuda) qnn::cuda::gpfq_gram<float>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
+          else qnn::gpfq_gram<float>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
+        }
+      },
+      [pin](Napi::Env e) { return result_of(e, pin); });
+}
+
+struct GramArgs {
+  Array<void> g, h, k;
+  bool f64 = false;
+};
+
+GramArgs parse_gram_buffers(Napi::Env env, const Napi::Object& o, index_t elems, bool distinct) {
+  GramArgs a;
+  bool g64 = false, k64 = false;
+  a.h = get_f32_or_f64(o, "h", elems, &a.f64);
+  a.g = get_f32_or_f64(o, "g", elems, &g64, !distinct);
+  a.k = get_f32_or_f64(o, "k", elems, &k64, true);
+  if ((a.g.present && g64 != a.f64) || (a.k.present && k64 != a.f64))
+    throw_code(env, qnn::code::kType, "`g`, `h` and `k` must all be Float32Array or all Float64Array", true);
+  return a;
+}
+
+Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "gramAccumulate options");
+  index_t d = get_int(o, "d", 1, kMaxDim, 0, true);
+  index_t rows = get_int(o, "rows", 0, kMaxElems, 0, true);
+  index_t xn = checked_product(env, rows, d, "rows * d");
+  Array<float> x = get_f32(o, "x", xn);
+  Array<float> xq = get_f32(o, "xq", xn, true);
+  GramArgs b = parse_gram_buffers(env, o, checked_product(env, d, d, "d * d"), xq.present);
+  int threads = static_cast<int>(get_int(o, "threads", 0, 256, 0, false));
+  threads = qnn::resolve_threads(threads);
+  Napi::Object pin = pin_object(env, o);
+  return queue(
+      env, "qnn:gramAccumulate", pin,
+      [=]() {
+        check_finite(x.data, x.length, "x");
+        if (xq.present) check_finite(xq.data, xq.length, "xq");
+        const float* xqp = xq.present ? xq.data : nullptr;
+        if (b.f64)
+          qnn::gram_accumulate<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
+                                       static_cast<double*>(b.k.data), d, x.data, xqp, rows, d, threads);
+        else
+          qnn::gram_accumulate<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
+                                      static_cast<float*>(b.k.data), d, x.data, xqp, rows, d, threads);
+      },
+      [](Napi::Env e) { return e.Undefined(); });
+}
+
+Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "gramAccumulateConv options");
+  qnn::ConvSpec spec = parse_spec(env, o.Get("spec"));
+  qnn::ConvGeometry geo = geometry_or_throw(env, spec);
+  index_t xn = checked_product(env, checked_product(env, spec.n, spec.h * spec.w, "input size"), spec.c, "input size");
+  Array<float> x = get_f32(o, "x", xn);
+  Array<float> xq = get_f32(o, "xq", xn, true);
+  index_t dg = geo.cols_per_group;
+  GramArgs b = parse_gram_buffers(env, o, checked_product(env, spec.groups, dg * dg, "groups * d * d"), xq.present);
+  int threads = qnn::resolve_threads(static_cast<int>(get_int(o, "threads", 0, 256, 0, false)));
+  Napi::Object pin = pin_object(env, o);
+  return queue(
+      env, "qnn:gramAccumulateConv", pin,
+      [=]() {
+        check_finite(x.data, x.length, "x");
+        if (xq.present) check_finite(xq.data, xq.length, "xq");
+        const float* xqp = xq.present ? xq.data : nullptr;
+        if (b.f64)
+          qnn::gram_accumulate_conv<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
+                                            static_cast<double*>(b.k.data), spec, x.data, xqp, threads);
+        else
+          qnn::gram_accumulate_conv<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
+                                           static_cast<float*>(b.k.data), spec, x.data, xqp, threads);
+      },
+      [](Napi::Env e) { return e.Undefined(); });
+}
+
+Napi::Value ConvGeometry(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  qnn::ConvSpec spec = parse_spec(env, info[0]);
+  qnn::ConvGeometry g = geometry_or_throw(env, spec);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("oh", static_cast<double>(g.oh));
+  o.Set("ow", static_cast<double>(g.ow));
+  o.Set("padTop", static_cast<double>(g.pad_top));
+  o.Set("padLeft", static_cast<double>(g.pad_left));
+  o.Set("rowsPerImage", static_cast<double>(g.rows_per_image));
+  o.Set("cols", static_cast<double>(g.cols));
+  o.Set("colsPerGroup", static_cast<double>(g.cols_per_group));
+  return o;
+}
+
+Napi::Value Im2col(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "im2col options");
+  qnn::ConvSpec spec = parse_spec(env, o.Get("spec"));
+  qnn::ConvGeometry geo = geometry_or_throw(env, spec);
+  index_t xn = checked_product(env, checked_product(env, spec.n, spec.h * spec.w, "input size"), spec.c, "input size");
+  Array<float> x = get_f32(o, "x", xn);
+  index_t total = geo.rows_per_image * spec.n;
+  index_t row0 = get_int(o, "row0", 0, total, 0, false);
+  index_t rows = get_int(o, "rows", 0, total - row0, total - row0, false);
+  index_t elems = checked_product(env, rows, geo.cols, "rows * cols");
+  if (elems > (index_t{1} << 31))
+    throw_code(env, qnn::code::kRange,
+               "im2col would produce " + std::to_string(elems) +
+                   " values; ask for fewer rows (row0/rows) or stream batches into a Gram accumulator");
+  bool cuda = parse_backend(o) == "cuda";
+  int threads = qnn::resolve_threads(static_cast<int>(get_int(o, "threads", 0, 256, 0, false)));
+  Napi::Float32Array patches = Napi::Float32Array::New(env, static_cast<std::size_t>(elems));
+  float* dst = patches.Data();
+  Napi::Object pin = pin_object(env, o);
+  pin.Set("patches", patches);
+  return queue(
+      env, "qnn:im2col", pin,
+      [=]() {
+        check_finite(x.data, x.length, "x");
+        if (cuda) qnn::cuda::im2col_rows(spec, x.data, row0, rows, dst);
+        else qnn::im2col_rows(spec, geo, x.data, row0, rows, dst, threads);
+      },
+      [pin, rows, geo](Napi::Env e) {
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("patches", pin.Get("patches"));
+        r.Set("rows", static_cast<double>(rows));
+        r.Set("cols", static_cast<double>(geo.cols));
+        return r;
+      });
+}
+
+// ---- CUDA-resident Gram accumulators --------------------------------------------------------
+
+struct CudaGram {
+  std::unique_ptr<qnn::cuda::GramAccumulator> acc;
+  index_t d = 0;
+  int groups = 1;
+  bool f64 = false, same = false, track_k = false;
+  std::atomic<bool> busy{false};
+};
+
+CudaGram* unwrap_gram(Napi::Env env, const Napi::Object& o) {
+  Napi::Value v = o.Get("handle");
+  if (!v.IsExternal()) throw_code(env, qnn::code::kType, "`handle` must come from cudaGramCreate()", true);
+  CudaGram* g = v.As<Napi::External<CudaGram>>().Data();
+  if (!g || !g->acc) throw_code(env, qnn::code::kValue, "this CUDA Gram accumulator was already freed");
+  bool expected = false;
+  if (!g->busy.compare_exchange_strong(expected, true))
+    throw_code(env, qnn::code::kValue, "this CUDA Gram accumulator is busy; await the previous call first");
+  return g;
+}
+
+Napi::Value CudaGramCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "cudaGramCreate options");
+  auto g = std::make_unique<CudaGram>();
+  g->d = get_int(o, "d", 1, kMaxDim, 0, true);
+  g->groups = static_cast<int>(get_int(o, "groups", 1, kMaxDim, 1, false));
+  g->f64 = get_string(o, "precision", "float32") == "float64";
+  g->same = get_bool(o, "same", false);
+  g->track_k = get_bool(o, "trackK", true) && !g->same;
+  try {
+    g->acc = qnn::cuda::make_gram_accumulator(g->d, g->groups, g->f64, g->same, g->track_k);
+  } catch (const qnn::Error& e) {
+    throw_code(env, e.code(), e.what());
+  }
+  return Napi::External<CudaGram>::New(env, g.release(), [](Napi::Env, CudaGram* p) { delete p; });
+}
+
+Napi::Value CudaGramFree(const Napi::CallbackInfo& info) {
+  if (info[0].IsExternal()) {
+    CudaGram* g = info[0].As<Napi::External<CudaGram>>().Data();
+    if (g && !g->busy.load()) g->acc.reset();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaGramAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "cudaGramAdd options");
+  CudaGram* g = unwrap_gram(env, o);
+  try {
+    Array<float> x, xq;
+    bool conv = o.Has("spec") && !o.Get("spec").IsUndefined();
+    qnn::ConvSpec spec;
+    index_t rows = 0;
+    if (conv) {
+      spec = parse_spec(env, o.Get("spec"));
+      qnn::ConvGeometry geo = geometry_or_throw(env, spec);
+      if (spec.groups != g->groups || geo.cols_per_group != g->d)
+        throw_code(env, qnn::code::kShape, "the conv spec does not match this accumulator's groups / d");
+      index_t xn = spec.n * spec.h * spec.w * spec.c;
+      x = get_f32(o, "x", xn);
+      xq = get_f32(o, "xq", xn, true);
+    } else {
+      rows = get_int(o, "rows", 0, kMaxElems, 0, true);
+      x = get_f32(o, "x", checked_product(env, rows, g->d, "rows * d"));
+      xq = get_f32(o, "xq", rows * g->d, true);
+    }
+    if (xq.present == g->same)
+      throw_code(env, qnn::code::kValue, g->same ? "this accumulator was created with same: true; do not pass xq"
+                                                 : "this accumulator needs xq (created with same: false)");
+    Napi::Object pin = pin_object(env, o);
+    return queue(
+        env, "qnn:cudaGramAdd", pin,
+        [=]() {
+          struct Release {
+            CudaGram* g;
+            ~Release() { g->busy.store(false); }
+          } release{g};
+          check_finite(x.data, x.length, "x");
+          if (xq.present) check_finite(xq.data, xq.length, "xq");
+          if (conv) g->acc->add_conv(spec, x.data, xq.present ? xq.data : nullptr);
+          else g->acc->add(x.data, xq.present ? xq.data : nullptr, rows);
+        },
+        [](Napi::Env e) { return e.Undefined(); });
+  } catch (...) {
+    g->busy.store(false);
+    throw;
+  }
+}
+
+Napi::Value CudaGramDownload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "cudaGramDownload options");
+  CudaGram* g = unwrap_gram(env, o);
+  try {
+    GramArgs b = parse_gram_buffers(env, o, g->groups * g->d * g->d, !g->same);
+    if (b.f64 != g->f64) throw_code(env, qnn::code::kType, "download buffers must match the accumulator precision", true);
+    Napi::Object pin = pin_object(env, o);
+    return queue(
+        env, "qnn:cudaGramDownload", pin,
+        [=]() {
+          struct Release {
+            CudaGram* g;
+            ~Release() { g->busy.store(false); }
+          } release{g};
+          g->acc->download(b.g.data, b.h.data, b.k.data);
+        },
+        [](Napi::Env e) { return e.Undefined(); });
+  } catch (...) {
+    g->busy.store(false);
+    throw;
+  }
+}
+
+Napi::Value CudaEstimate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = get_object(info[0], "cudaEstimate options");
+  std::string what = get_string(o, "what", "");
+  bool f64 = get_string(o, "precision", "float32") == "float64";
+  int block = static_cast<int>(get_int(o, "block", 1, 1 << 16, 128, false));
+  double bytes = 0;
+  if (what == "gram") {
+    bytes = static_cast<double>(qnn::cuda::estimate_gram_bytes(
+        get_int(o, "d", 1, kMaxDim, 1, true), static_cast<int>(get_int(o, "groups", 1, kMaxDim, 1, false)), f64,
+        get_bool(o, "same", false), get_bool(o, "trackK", true), get_int(o, "chunkRows", 1, kMaxElems, 4096, false)));
+  } else if (what == "gpfqDirect") {
+    bytes = static_cast<double>(qnn::cuda::estimate_gpfq_direct_bytes(
+        get_int(o, "n0", 1, kMaxDim, 1, true), get_int(o, "n1", 1, kMaxDim, 1, true),
+        get_int(o, "m", 1, kMaxElems, 1, true), f64, get_bool(o, "distinct", true), block));
+  } else if (what == "gpfqGram") {
+    bytes = static_cast<double>(qnn::cuda::estimate_gpfq_gram_bytes(
+        get_int(o, "n0", 1, kMaxDim, 1, true), get_int(o, "n1", 1, kMaxDim, 1, true), f64, get_bool(o, "same", false),
+        get_bool(o, "trackK", true), block));
+  } else {
+    throw_code(env, qnn::code::kRange, "`what` must be 'gram', 'gpfqDirect' or 'gpfqGram'");
+  }
+  return Napi::Number::New(env, bytes);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  exports.Set("alphabet", Napi::Function::New(env, Alphabet, "alphabet"));
+  exports.Set("l0Alphabet", Napi::Function::New(env, L0Alphabet, "l0Alphabet"));
+  exports.Set("msq", Napi::Function::New(env, Msq, "msq"));
+  exports.Set("gpfqDirect", Napi::Function::New(env, GpfqDirect, "gpfqDirect"));
+  exports.Set("gpfqGram", Napi::Function::New(env, GpfqGram, "gpfqGram"));
+  exports.Set("gramAccumulate", Napi::Function::New(env, GramAccumulate, "gramAccumulate"));
+  exports.Set("gramAccumulateConv", Napi::Function::New(env, GramAccumulateConv, "gramAccumulateConv"));
+  exports.Set("convGeometry", Napi::Function::New(env, ConvGeometry, "convGeometry"));
+  exports.Set("im2col", Napi::Function::New(env, Im2col, "im2col"));
+  exports.Set("cudaGramCreate", Napi::Function::New(env, CudaGramCreate, "cudaGramCreate"));
+  exports.Set("cudaGramAdd", Napi::Function::New(env, CudaGramAdd, "cudaGramAdd"));
+  exports.Set("cudaGramDownload", Napi::Function::New(env, CudaGramDownload, "cudaGramDownload"));
+  exports.Set("cudaGramFree", Napi::Function::New(env, CudaGramFree, "cudaGramFree"));
+  exports.Set("cudaEstimate", Napi::Function::New(env, CudaEstimate, "cudaEstimate"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace qnnb
+
+static Napi::Object InitQnn(Napi::Env env, Napi::Object exports) { return qnnb::Init(env, exports); }
+
+NODE_API_MODULE(qnn_native, InitQnn)

@@ -1,0 +1,232 @@
+#include "args.h"
+
+#include <cmath>
+#include <new>
+
+namespace qnnb {
+
+void throw_code(Napi::Env env, const char* code, const std::string& message, bool type_error) {
+  Napi::Error e = type_error ? Napi::TypeError::New(env, message) : Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+namespace {
+
+const char* type_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    default: return "TypedArray";
+  }
+}
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsTypedArray()) return type_name(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsArray()) return "Array";
+  if (v.IsNumber()) return "number";
+  if (v.IsString()) return "string";
+  if (v.IsBoolean()) return "boolean";
+  return "object";
+}
+
+// Returns false when absent and optional.
+bool fetch_typed(const Napi::Object& obj, const char* key, std::initializer_list<napi_typedarray_type> kinds,
+                 const char* want, index_t expected, bool optional, Napi::TypedArray* out) {
+  Napi::Env env = obj.Env();
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (optional) return false;
+    throw_code(env, qnn::code::kType, std::string("`") + key + "` is required and must be a " + want, true);
+  }
+  bool ok = v.IsTypedArray();
+  if (ok) {
+    ok = false;
+    for (auto k : kinds) ok = ok || v.As<Napi::TypedArray>().TypedArrayType() == k;
+  }
+  if (!ok) throw_code(env, qnn::code::kType, std::string("`") + key + "` must be a " + want + " (got " + describe(v) + ")", true);
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ArrayBuffer().IsDetached()) {
+    throw_code(env, qnn::code::kDetached,
+               std::string("`") + key + "` is backed by a detached ArrayBuffer (it was transferred); pass a live copy");
+  }
+  index_t n = static_cast<index_t>(ta.ElementLength());
+  if (expected >= 0 && n != expected) {
+    throw_code(env, qnn::code::kShape,
+               std::string("`") + key + "` has " + std::to_string(n) + " elements but the given shape needs " +
+                   std::to_string(expected));
+  }
+  *out = ta;
+  return true;
+}
+
+template <typename T>
+T* data_of(const Napi::TypedArray& ta) {
+  // ArrayBuffer().Data() + ByteOffset(): typed arrays can be views into a larger buffer.
+  return reinterpret_cast<T*>(static_cast<std::uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+}
+
+}  // namespace
+
+Array<float> get_f32(const Napi::Object& obj, const char* key, index_t expected, bool optional) {
+  Napi::TypedArray ta;
+  Array<float> a;
+  if (!fetch_typed(obj, key, {napi_float32_array}, "Float32Array", expected, optional, &ta)) return a;
+  a.data = data_of<float>(ta);
+  a.length = static_cast<index_t>(ta.ElementLength());
+  a.present = true;
+  return a;
+}
+
+Array<std::int32_t> get_i32(const Napi::Object& obj, const char* key, index_t expected, bool optional) {
+  Napi::TypedArray ta;
+  Array<std::int32_t> a;
+  if (!fetch_typed(obj, key, {napi_int32_array}, "Int32Array", expected, optional, &ta)) return a;
+  a.data = data_of<std::int32_t>(ta);
+  a.length = static_cast<index_t>(ta.ElementLength());
+  a.present = true;
+  return a;
+}
+
+Array<void> get_f32_or_f64(const Napi::Object& obj, const char* key, index_t expected, bool* is_f64, bool optional) {
+  Napi::TypedArray ta;
+  Array<void> a;
+  if (!fetch_typed(obj, key, {napi_float32_array, napi_float64_array}, "Float32Array or Float64Array", expected,
+                   optional, &ta))
+    return a;
+  *is_f64 = ta.TypedArrayType() == napi_float64_array;
+  a.data = data_of<void>(ta);
+  a.length = static_cast<index_t>(ta.ElementLength());
+  a.present = true;
+  return a;
+}
+
+index_t get_int(const Napi::Object& obj, const char* key, index_t lo, index_t hi, index_t fallback, bool required) {
+  Napi::Env env = obj.Env();
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) throw_code(env, qnn::code::kType, std::string("`") + key + "` is required (an integer)", true);
+    return fallback;
+  }
+  if (!v.IsNumber()) throw_code(env, qnn::code::kType, std::string("`") + key + "` must be an integer (got " + describe(v) + ")", true);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
+    throw_code(env, qnn::code::kRange,
+               std::string("`") + key + "` must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                   "] (got " + std::to_string(d) + ")");
+  }
+  return static_cast<index_t>(d);
+}
+
+double get_number(const Napi::Object& obj, const char* key, double lo, double hi, double fallback, bool required) {
+  Napi::Env env = obj.Env();
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) throw_code(env, qnn::code::kType, std::string("`") + key + "` is required (a number)", true);
+    return fallback;
+  }
+  if (!v.IsNumber()) throw_code(env, qnn::code::kType, std::string("`") + key + "` must be a number (got " + describe(v) + ")", true);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi)) {
+    throw_code(env, qnn::code::kRange,
+               std::string("`") + key + "` must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] (got " +
+                   std::to_string(d) + ")");
+  }
+  return d;
+}
+
+bool get_bool(const Napi::Object& obj, const char* key, bool fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw_code(obj.Env(), qnn::code::kType, std::string("`") + key + "` must be a boolean", true);
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string get_string(const Napi::Object& obj, const char* key, const std::string& fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw_code(obj.Env(), qnn::code::kType, std::string("`") + key + "` must be a string", true);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Object get_object(const Napi::Value& v, const char* what) {
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) {
+    throw_code(v.Env(), qnn::code::kType, std::string(what) + " must be an options object (got " + describe(v) + ")", true);
+  }
+  return v.As<Napi::Object>();
+}
+
+void check_finite(const float* p, index_t n, const char* what) {
+  for (index_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]))
+      throw qnn::Error(qnn::code::kValue, std::string("`") + what + "` contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
+                                              " at index " + std::to_string(i) + "; remove or clip non-finite values");
+}
+
+void check_finite(const double* p, index_t n, const char* what) {
+  for (index_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]))
+      throw qnn::Error(qnn::code::kValue, std::string("`") + what + "` contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
+                                              " at index " + std::to_string(i) + "; remove or clip non-finite values");
+}
+
+Worker::Worker(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
+               std::function<Napi::Value(Napi::Env)> done)
+    : Napi::AsyncWorker(env, name),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      pin_(Napi::Persistent(pin)),
+      work_(std::move(work)),
+      done_(std::move(done)) {}
+
+void Worker::Execute() {
+  try {
+    work_();
+  } catch (const qnn::Error& e) {
+    code_ = e.code();
+    SetError(e.what());
+  } catch (const std::bad_alloc&) {
+    code_ = qnn::code::kMemory;
+    SetError("out of memory");
+  } catch (const std::exception& e) {
+    code_ = qnn::code::kInternal;
+    SetError(e.what());
+  } catch (...) {
+    code_ = qnn::code::kInternal;
+    SetError("unknown native error");
+  }
+}
+
+void Worker::OnOK() {
+  Napi::HandleScope scope(Env());
+  try {
+    deferred_.Resolve(done_(Env()));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  }
+}
+
+void Worker::OnError(const Napi::Error& e) {
+  Napi::HandleScope scope(Env());
+  Napi::Error err = Napi::Error::New(Env(), e.Message());
+  err.Set("code", Napi::String::New(Env(), code_));
+  deferred_.Reject(err.Value());
+}
+
+Napi::Promise queue(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
+                    std::function<Napi::Value(Napi::Env)> done) {
+  auto* w = new Worker(env, name, pin, std::move(work), std::move(done));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace qnnb

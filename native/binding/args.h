@@ -1,0 +1,69 @@
+// Argument checking for the binding. Everything is validated on the JS thread before a worker is
+// queued; failures throw JS errors carrying a stable `code` (QNN_E_*), never crash.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "qnn/common.h"
+
+namespace qnnb {
+
+using qnn::index_t;
+
+[[noreturn]] void throw_code(Napi::Env env, const char* code, const std::string& message, bool type_error = false);
+
+// A typed-array argument: data pointer (stable while the array is pinned) and element count.
+template <typename T>
+struct Array {
+  T* data = nullptr;
+  index_t length = 0;
+  bool present = false;
+};
+
+// obj[key] must be a TypedArray of the given kind with `expected` elements (-1: any, > 0).
+// optional: undefined / null gives present == false.
+Array<float> get_f32(const Napi::Object& obj, const char* key, index_t expected, bool optional = false);
+Array<std::int32_t> get_i32(const Napi::Object& obj, const char* key, index_t expected, bool optional = false);
+// Float32Array or Float64Array; is_f64 tells which.
+Array<void> get_f32_or_f64(const Napi::Object& obj, const char* key, index_t expected, bool* is_f64,
+                           bool optional = false);
+
+index_t get_int(const Napi::Object& obj, const char* key, index_t lo, index_t hi, index_t fallback, bool required);
+double get_number(const Napi::Object& obj, const char* key, double lo, double hi, double fallback, bool required);
+bool get_bool(const Napi::Object& obj, const char* key, bool fallback);
+std::string get_string(const Napi::Object& obj, const char* key, const std::string& fallback);
+Napi::Object get_object(const Napi::Value& v, const char* what);
+
+// Throws QNN_E_VALUE (on the worker thread) if any value is NaN or +-Inf.
+void check_finite(const float* p, index_t n, const char* what);
+void check_finite(const double* p, index_t n, const char* what);
+
+// Runs `work` on the libuv pool and resolves with `done()`'s value; `pin` keeps every input and
+// output array alive until then. Errors become rejections with `.code`.
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
+         std::function<Napi::Value(Napi::Env)> done);
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override;
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference pin_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> done_;
+  std::string code_ = qnn::code::kInternal;
+};
+
+Napi::Promise queue(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
+                    std::function<Napi::Value(Napi::Env)> done);
+
+}  // namespace qnnb
