@@ -87,7 +87,8 @@ function main() {
     failures.push('cmake-js is not installed');
   }
 
-  const nodeGyp = resolveBin('node-gyp', 'node-gyp');
+  // node-gyp from node_modules, else the copy npm ships (npm exposes its path to scripts).
+  const nodeGyp = resolveBin('node-gyp', 'node-gyp') || process.env.npm_config_node_gyp || null;
   if (nodeGyp) {
     const args = [nodeGyp, 'rebuild'];
     // node-gyp downloads headers unless it is given a node directory that has them.

@@ -24,6 +24,16 @@
 #ifndef QNN_VERSION
 #define QNN_VERSION "0.1.0"
 #endif
+// CMake passes these; the node-gyp build (binding.gyp) relies on the defaults.
+#ifndef QNN_BUILD_SYSTEM
+#define QNN_BUILD_SYSTEM "node-gyp"
+#endif
+#ifndef QNN_BUILD_TYPE
+#define QNN_BUILD_TYPE "Release"
+#endif
+#ifndef QNN_BUILD_SANITIZE
+#define QNN_BUILD_SANITIZE ""
+#endif
 
 namespace qnnb {
 namespace {
