@@ -200,9 +200,17 @@ Napi::Value Alphabet(const Napi::CallbackInfo& info) {
   Array<float> w = get_f32(o, "weights", checked_product(env, n0, n1, "n0 * n1"));
   try {
     check_finite(w.data, w.length, "weights");
-    std::vector<float> a = qnn::make_alphabet(spec, w.data, n0, n1);
-    Napi::Float32Array out = Napi::Float32Array::New(env, a.size());
-    std::copy(a.begin(), a.end(), out.Data());
+    qnn::AlphabetGrid g = qnn::make_alphabet_grid(spec, w.data, n0, n1);
+    Napi::Float32Array levels = Napi::Float32Array::New(env, g.levels.size());
+    std::copy(g.levels.begin(), g.levels.end(), levels.Data());
+    Napi::Int32Array codes = Napi::Int32Array::New(env, g.codes.size());
+    std::copy(g.codes.begin(), g.codes.end(), codes.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("levels", levels);
+    out.Set("codes", codes);
+    out.Set("step", g.step);
+    out.Set("min", g.min);
+    out.Set("radius", g.radius);
     return out;
   } catch (const qnn::Error& e) {
     throw_code(env, e.code(), e.what());
@@ -313,7 +321,7 @@ Napi::Value GpfqDirect(const Napi::CallbackInfo& info) {
           else qnn::gpfq_direct<float>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
         }
       },
-      [pin](Napi::Env e) { return result_of(e, pin); });
+      [](Napi::Env e, Napi::Object pinned) { return result_of(e, pinned); });
 }
 
 Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
@@ -361,7 +369,7 @@ Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
           else qnn::gpfq_gram<float>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
         }
       },
-      [pin](Napi::Env e) { return result_of(e, pin); });
+      [](Napi::Env e, Napi::Object pinned) { return result_of(e, pinned); });
 }
 
 struct GramArgs {
@@ -405,7 +413,7 @@ Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
           qnn::gram_accumulate<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
                                       static_cast<float*>(b.k.data), d, x.data, xqp, rows, d, threads);
       },
-      [](Napi::Env e) { return e.Undefined(); });
+      [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }
 
 Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
@@ -433,7 +441,7 @@ Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
           qnn::gram_accumulate_conv<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
                                            static_cast<float*>(b.k.data), spec, x.data, xqp, threads);
       },
-      [](Napi::Env e) { return e.Undefined(); });
+      [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }
 
 Napi::Value ConvGeometry(const Napi::CallbackInfo& info) {
@@ -479,9 +487,9 @@ Napi::Value Im2col(const Napi::CallbackInfo& info) {
         if (cuda) qnn::cuda::im2col_rows(spec, x.data, row0, rows, dst);
         else qnn::im2col_rows(spec, geo, x.data, row0, rows, dst, threads);
       },
-      [pin, rows, geo](Napi::Env e) {
+      [rows, geo](Napi::Env e, Napi::Object pinned) {
         Napi::Object r = Napi::Object::New(e);
-        r.Set("patches", pin.Get("patches"));
+        r.Set("patches", pinned.Get("patches"));
         r.Set("rows", static_cast<double>(rows));
         r.Set("cols", static_cast<double>(geo.cols));
         return r;
@@ -572,7 +580,7 @@ Napi::Value CudaGramAdd(const Napi::CallbackInfo& info) {
           if (conv) g->acc->add_conv(spec, x.data, xq.present ? xq.data : nullptr);
           else g->acc->add(x.data, xq.present ? xq.data : nullptr, rows);
         },
-        [](Napi::Env e) { return e.Undefined(); });
+        [](Napi::Env e, Napi::Object) { return e.Undefined(); });
   } catch (...) {
     g->busy.store(false);
     throw;
@@ -596,7 +604,7 @@ Napi::Value CudaGramDownload(const Napi::CallbackInfo& info) {
           } release{g};
           g->acc->download(b.g.data, b.h.data, b.k.data);
         },
-        [](Napi::Env e) { return e.Undefined(); });
+        [](Napi::Env e, Napi::Object) { return e.Undefined(); });
   } catch (...) {
     g->busy.store(false);
     throw;

@@ -180,7 +180,7 @@ void check_finite(const double* p, index_t n, const char* what) {
 }
 
 Worker::Worker(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
-               std::function<Napi::Value(Napi::Env)> done)
+               std::function<Napi::Value(Napi::Env, Napi::Object)> done)
     : Napi::AsyncWorker(env, name),
       deferred_(Napi::Promise::Deferred::New(env)),
       pin_(Napi::Persistent(pin)),
@@ -208,7 +208,7 @@ void Worker::Execute() {
 void Worker::OnOK() {
   Napi::HandleScope scope(Env());
   try {
-    deferred_.Resolve(done_(Env()));
+    deferred_.Resolve(done_(Env(), pin_.Value()));
   } catch (const Napi::Error& e) {
     deferred_.Reject(e.Value());
   }
@@ -222,7 +222,7 @@ void Worker::OnError(const Napi::Error& e) {
 }
 
 Napi::Promise queue(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
-                    std::function<Napi::Value(Napi::Env)> done) {
+                    std::function<Napi::Value(Napi::Env, Napi::Object)> done) {
   auto* w = new Worker(env, name, pin, std::move(work), std::move(done));
   Napi::Promise p = w->promise();
   w->Queue();

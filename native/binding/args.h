@@ -42,12 +42,14 @@ Napi::Object get_object(const Napi::Value& v, const char* what);
 void check_finite(const float* p, index_t n, const char* what);
 void check_finite(const double* p, index_t n, const char* what);
 
-// Runs `work` on the libuv pool and resolves with `done()`'s value; `pin` keeps every input and
-// output array alive until then. Errors become rejections with `.code`.
+// Runs `work` on the libuv pool and resolves with `done(env, pin)`'s value; `pin` keeps every
+// input and output array alive until then and is handed back to `done` through the persistent
+// reference (a Napi::Object captured by a lambda would be a dead handle by then). Errors become
+// rejections with `.code`.
 class Worker : public Napi::AsyncWorker {
  public:
   Worker(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
-         std::function<Napi::Value(Napi::Env)> done);
+         std::function<Napi::Value(Napi::Env, Napi::Object)> done);
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
@@ -59,11 +61,11 @@ class Worker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference pin_;
   std::function<void()> work_;
-  std::function<Napi::Value(Napi::Env)> done_;
+  std::function<Napi::Value(Napi::Env, Napi::Object)> done_;
   std::string code_ = qnn::code::kInternal;
 };
 
 Napi::Promise queue(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,
-                    std::function<Napi::Value(Napi::Env)> done);
+                    std::function<Napi::Value(Napi::Env, Napi::Object)> done);
 
 }  // namespace qnnb

@@ -355,3 +355,28 @@ QTEST(zzs_sampling_is_seeded_per_image_and_independent_of_batching) {
   QCHECK(a == b);
   for (auto v : a) QCHECK(v >= 0 && v < 16);
 }
+
+QTEST(alphabet_levels_lie_on_their_integer_grid) {
+  std::mt19937 g(4);
+  std::normal_distribution<float> nd(0, 0.2f);
+  std::vector<float> w(300 * 40);
+  for (auto& v : w) v = nd(g);
+  for (auto kind : {qnn::AlphabetKind::kLybrand, qnn::AlphabetKind::kZzsLinspace, qnn::AlphabetKind::kZzsUniform})
+    for (double bits : {1.0, std::log2(3.0), 2.0, 3.0, 4.0, 8.0}) {
+      qnn::AlphabetSpec s;
+      s.kind = kind;
+      s.bits = bits;
+      s.scalar = 1.7;
+      qnn::AlphabetGrid a = qnn::make_alphabet_grid(s, w.data(), 300, 40);
+      QCHECK(a.levels.size() == a.codes.size());
+      for (std::size_t i = 0; i < a.levels.size(); ++i) {
+        const double prod = static_cast<double>(a.codes[i]) * a.step;
+        QCHECK(a.levels[i] == static_cast<float>(prod + a.min));
+        if (i > 0) QCHECK(a.levels[i] > a.levels[i - 1]);
+      }
+      QCHECK(a.levels.front() == -a.levels.back());
+      bool has_zero = std::find(a.levels.begin(), a.levels.end(), 0.0f) != a.levels.end();
+      bool expect_zero = kind != qnn::AlphabetKind::kLybrand || a.levels.size() % 2 == 1;
+      QCHECK(has_zero == expect_zero);
+    }
+}

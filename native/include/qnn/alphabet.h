@@ -1,6 +1,7 @@
 // Alphabets (ALGORITHMS.md sections 3.1 and 4.1): unscaled level sets and per-layer radius rules.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "qnn/common.h"
@@ -24,12 +25,23 @@ struct AlphabetSpec {
 int level_count(double bits);
 // K of the ZZS uniform grid: max(1, round(2^(bits - 1))).
 int uniform_half_width(double bits);
-// Unscaled ascending levels in [-1, 1] (double, as numpy computes them).
-std::vector<double> unscaled_levels(AlphabetKind kind, double bits);
 // Radius before the scalar: median |W| (Lybrand) or mean over neurons of the p-quantile of
 // |W[:, j]| (ZZS). W is n0 x n1 row-major (Keras layout; column j = neuron j).
 double layer_radius(AlphabetKind kind, const float* w, index_t n0, index_t n1, double percentile);
-// The scaled layer alphabet, ascending, as float32 (value = float(C * R * level)).
+// A layer alphabet on an integer grid: levels[i] = float(codes[i] * step + min) computed in double
+// (multiply, then add; no FMA), min = -zero_code * step. This is exactly how TF.js decodes
+// uint8/uint16 weights (FIELD.md 3.3), so exporting codes with (step, min) reproduces the levels
+// bit for bit, and 0 is always exactly representable.
+//   Lybrand:      L = round(2^b) levels, step = C R / (L - 1), codes 0, 2, .., 2(L-1), zero 2(L-1)/2
+//   ZZS linspace: the same plus the zero code L - 1 when L is even
+//   ZZS uniform:  step = C R / K, codes 0..2K, zero K
+struct AlphabetGrid {
+  std::vector<float> levels;       // ascending
+  std::vector<std::int32_t> codes; // grid code of each level
+  double step = 0, min = 0, radius = 0;
+};
+AlphabetGrid make_alphabet_grid(const AlphabetSpec& spec, const float* w, index_t n0, index_t n1);
+// The levels of make_alphabet_grid.
 std::vector<float> make_alphabet(const AlphabetSpec& spec, const float* w, index_t n0, index_t n1);
 // Validates spec fields (bits in [1, 16], C finite > 0, p in (0, 1]); throws QNN_E_RANGE.
 void validate_alphabet_spec(const AlphabetSpec& spec);

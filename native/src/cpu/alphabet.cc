@@ -22,36 +22,6 @@ int uniform_half_width(double bits) {
   return k < 1 ? 1 : k;
 }
 
-static std::vector<double> linspace_pm1(int n) {
-  // numpy.linspace(-1, 1, n): start + i * step, last element set to stop exactly.
-  std::vector<double> v(n);
-  if (n == 1) { v[0] = -1.0; return v; }
-  double step = 2.0 / (n - 1);
-  for (int i = 0; i < n; ++i) v[i] = i * step + -1.0;
-  v[n - 1] = 1.0;
-  return v;
-}
-
-std::vector<double> unscaled_levels(AlphabetKind kind, double bits) {
-  switch (kind) {
-    case AlphabetKind::kLybrand:
-      return linspace_pm1(level_count(bits));
-    case AlphabetKind::kZzsLinspace: {
-      std::vector<double> v = linspace_pm1(level_count(bits));
-      if (std::find(v.begin(), v.end(), 0.0) == v.end()) v.push_back(0.0);
-      std::sort(v.begin(), v.end());
-      return v;
-    }
-    case AlphabetKind::kZzsUniform: {
-      int k = uniform_half_width(bits);
-      std::vector<double> v(2 * k + 1);
-      for (int i = -k; i <= k; ++i) v[i + k] = static_cast<double>(i) / k;
-      return v;
-    }
-  }
-  throw Error(code::kRange, "unknown alphabet kind");
-}
-
 // numpy.quantile(v, p) with linear interpolation on a sorted copy.
 static double quantile_sorted(const std::vector<double>& v, double p) {
   double pos = p * (static_cast<double>(v.size()) - 1);
@@ -83,13 +53,37 @@ double layer_radius(AlphabetKind kind, const float* w, index_t n0, index_t n1, d
   return sum / static_cast<double>(n1);
 }
 
-std::vector<float> make_alphabet(const AlphabetSpec& spec, const float* w, index_t n0, index_t n1) {
+AlphabetGrid make_alphabet_grid(const AlphabetSpec& spec, const float* w, index_t n0, index_t n1) {
   validate_alphabet_spec(spec);
-  double r = spec.scalar * layer_radius(spec.kind, w, n0, n1, spec.percentile);
-  std::vector<double> levels = unscaled_levels(spec.kind, spec.bits);
-  std::vector<float> out(levels.size());
-  for (std::size_t i = 0; i < levels.size(); ++i) out[i] = static_cast<float>(r * levels[i]);
-  return out;
+  AlphabetGrid g;
+  g.radius = layer_radius(spec.kind, w, n0, n1, spec.percentile);
+  const double r = spec.scalar * g.radius;
+  std::int32_t zero;
+  if (spec.kind == AlphabetKind::kZzsUniform) {
+    const int k = uniform_half_width(spec.bits);
+    g.step = r / k;
+    zero = k;
+    for (int i = 0; i <= 2 * k; ++i) g.codes.push_back(i);
+  } else {
+    const int n = level_count(spec.bits);
+    g.step = r / (n - 1);
+    zero = n - 1;
+    for (int i = 0; i < n; ++i) {
+      if (spec.kind == AlphabetKind::kZzsLinspace && n % 2 == 0 && i == n / 2) g.codes.push_back(zero);
+      g.codes.push_back(2 * i);
+    }
+  }
+  g.min = -(static_cast<double>(zero) * g.step);
+  g.levels.resize(g.codes.size());
+  for (std::size_t i = 0; i < g.codes.size(); ++i) {
+    const double prod = static_cast<double>(g.codes[i]) * g.step;  // two roundings, as in JS
+    g.levels[i] = static_cast<float>(prod + g.min);
+  }
+  return g;
+}
+
+std::vector<float> make_alphabet(const AlphabetSpec& spec, const float* w, index_t n0, index_t n1) {
+  return make_alphabet_grid(spec, w, n0, n1).levels;
 }
 
 std::vector<float> make_l0_alphabet(double delta, double lambda, int k_max) {
