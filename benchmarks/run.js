@@ -1,0 +1,24 @@
+'use strict';
+// `npm run bench [-- <name> ...] [--quick]`: runs the benchmark scripts in this folder (default: all),
+// each writing JSON to benchmarks/results/ and printing Markdown tables.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const names = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const all = fs
+  .readdirSync(__dirname)
+  .filter((f) => f.endsWith('.js') && !['run.js', 'common.js'].includes(f))
+  .map((f) => f.replace(/\.js$/, ''));
+let status = 0;
+for (const name of names.length ? names : all) {
+  if (!all.includes(name)) {
+    process.stderr.write(`unknown benchmark '${name}' (have: ${all.join(', ')})\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`\n== ${name}\n`);
+  const r = spawnSync(process.execPath, [path.join(__dirname, `${name}.js`), ...flags], { stdio: 'inherit' });
+  if (r.status !== 0) status = 1;
+}
+process.exitCode = status;
