@@ -8,6 +8,7 @@
       "sources": [
         "native/binding/addon.cc",
         "native/binding/args.cc",
+        "native/binding/gptq.cc",
         "native/src/cpu/common.cc",
         "native/src/cpu/alphabet.cc",
         "native/src/cpu/gemm.cc",
@@ -15,6 +16,7 @@
         "native/src/cpu/gram.cc",
         "native/src/cpu/gpfq.cc",
         "native/src/cpu/msq.cc",
+        "native/src/cpu/gptq.cc",
         "native/src/cuda/stub.cc"
       ],
       "include_dirs": ["native/include"],

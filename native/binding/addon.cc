@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "args.h"
+#include "modules.h"
 #include "qnn/alphabet.h"
 #include "qnn/cuda.h"
 #include "qnn/gemm.h"
@@ -44,30 +45,6 @@ constexpr index_t kMaxElems = index_t{1} << 40;
 index_t checked_product(Napi::Env env, index_t a, index_t b, const char* what) {
   if (a > 0 && b > kMaxElems / a) throw_code(env, qnn::code::kRange, std::string(what) + " is too large");
   return a * b;
-}
-
-void check_levels(const Array<float>& lv) {
-  qnn::require(lv.length >= 1, qnn::code::kEmpty, "`levels` (the alphabet) must have at least one value");
-  check_finite(lv.data, lv.length, "levels");
-  for (index_t i = 1; i < lv.length; ++i)
-    qnn::require(lv.data[i - 1] <= lv.data[i], qnn::code::kValue,
-                 "`levels` must be sorted ascending (index " + std::to_string(i) + " is smaller than the one before)");
-}
-
-qnn::QuantizerSpec parse_quant(const Napi::Object& o) {
-  qnn::QuantizerSpec q;
-  Napi::Value v = o.Get("quant");
-  if (v.IsUndefined() || v.IsNull()) return q;
-  Napi::Object qo = get_object(v, "`quant`");
-  q.kind = static_cast<qnn::QuantizerKind>(get_int(qo, "kind", 0, 3, 0, false));
-  q.tie_upper = get_bool(qo, "tieUpper", false);
-  q.lambda = get_number(qo, "lambda", 0, 1e300, 0, false);
-  q.delta = get_number(qo, "delta", 0, 1e300, 0, false);
-  q.k_max = static_cast<int>(get_int(qo, "kMax", 0, 1 << 20, 0, false));
-  q.seed = static_cast<std::uint32_t>(get_int(qo, "seed", 0, 0xFFFFFFFFll, 0, false));
-  if (q.kind == qnn::QuantizerKind::kL0 && !(q.delta > 0 && q.k_max >= 1))
-    throw_code(o.Env(), qnn::code::kRange, "the L0 quantizer needs delta > 0 and kMax >= 1");
-  return q;
 }
 
 qnn::GpfqOptions parse_gpfq(const Napi::Object& o) {
@@ -388,6 +365,29 @@ GramArgs parse_gram_buffers(Napi::Env env, const Napi::Object& o, index_t elems,
   return a;
 }
 
+// Optional Float64Array column-sum accumulators `sx` / `sxq` of `n` entries each.
+struct SumArgs {
+  double* sx = nullptr;
+  double* sxq = nullptr;
+};
+
+SumArgs parse_sums(const Napi::Object& o, index_t n) {
+  SumArgs s;
+  for (const char* key : {"sx", "sxq"}) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) continue;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+      throw_code(o.Env(), qnn::code::kType, std::string("`") + key + "` must be a Float64Array", true);
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    if (ta.ArrayBuffer().IsDetached()) throw_code(o.Env(), qnn::code::kDetached, std::string("`") + key + "` is detached");
+    if (static_cast<index_t>(ta.ElementLength()) != n)
+      throw_code(o.Env(), qnn::code::kShape, std::string("`") + key + "` must have " + std::to_string(n) + " elements");
+    double* p = reinterpret_cast<double*>(static_cast<std::uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+    (std::string(key) == "sx" ? s.sx : s.sxq) = p;
+  }
+  return s;
+}
+
 Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = get_object(info[0], "gramAccumulate options");
@@ -397,6 +397,7 @@ Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
   Array<float> x = get_f32(o, "x", xn);
   Array<float> xq = get_f32(o, "xq", xn, true);
   GramArgs b = parse_gram_buffers(env, o, checked_product(env, d, d, "d * d"), xq.present);
+  SumArgs sums = parse_sums(o, d);
   int threads = static_cast<int>(get_int(o, "threads", 0, 256, 0, false));
   threads = qnn::resolve_threads(threads);
   Napi::Object pin = pin_object(env, o);
@@ -408,10 +409,12 @@ Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
         const float* xqp = xq.present ? xq.data : nullptr;
         if (b.f64)
           qnn::gram_accumulate<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
-                                       static_cast<double*>(b.k.data), d, x.data, xqp, rows, d, threads);
+                                       static_cast<double*>(b.k.data), d, x.data, xqp, rows, d, threads, sums.sx,
+                                       sums.sxq);
         else
           qnn::gram_accumulate<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
-                                      static_cast<float*>(b.k.data), d, x.data, xqp, rows, d, threads);
+                                      static_cast<float*>(b.k.data), d, x.data, xqp, rows, d, threads, sums.sx,
+                                      sums.sxq);
       },
       [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }
@@ -426,6 +429,7 @@ Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
   Array<float> xq = get_f32(o, "xq", xn, true);
   index_t dg = geo.cols_per_group;
   GramArgs b = parse_gram_buffers(env, o, checked_product(env, spec.groups, dg * dg, "groups * d * d"), xq.present);
+  SumArgs sums = parse_sums(o, spec.groups * dg);
   int threads = qnn::resolve_threads(static_cast<int>(get_int(o, "threads", 0, 256, 0, false)));
   Napi::Object pin = pin_object(env, o);
   return queue(
@@ -436,10 +440,12 @@ Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
         const float* xqp = xq.present ? xq.data : nullptr;
         if (b.f64)
           qnn::gram_accumulate_conv<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
-                                            static_cast<double*>(b.k.data), spec, x.data, xqp, threads);
+                                            static_cast<double*>(b.k.data), spec, x.data, xqp, threads, sums.sx,
+                                            sums.sxq);
         else
           qnn::gram_accumulate_conv<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
-                                           static_cast<float*>(b.k.data), spec, x.data, xqp, threads);
+                                           static_cast<float*>(b.k.data), spec, x.data, xqp, threads, sums.sx,
+                                           sums.sxq);
       },
       [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }
@@ -653,6 +659,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaGramDownload", Napi::Function::New(env, CudaGramDownload, "cudaGramDownload"));
   exports.Set("cudaGramFree", Napi::Function::New(env, CudaGramFree, "cudaGramFree"));
   exports.Set("cudaEstimate", Napi::Function::New(env, CudaEstimate, "cudaEstimate"));
+  register_gptq(env, exports);
   return exports;
 }
 

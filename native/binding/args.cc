@@ -165,6 +165,30 @@ Napi::Object get_object(const Napi::Value& v, const char* what) {
   return v.As<Napi::Object>();
 }
 
+void check_levels(const Array<float>& lv) {
+  qnn::require(lv.length >= 1, qnn::code::kEmpty, "`levels` (the alphabet) must have at least one value");
+  check_finite(lv.data, lv.length, "levels");
+  for (index_t i = 1; i < lv.length; ++i)
+    qnn::require(lv.data[i - 1] <= lv.data[i], qnn::code::kValue,
+                 "`levels` must be sorted ascending (index " + std::to_string(i) + " is smaller than the one before)");
+}
+
+qnn::QuantizerSpec parse_quant(const Napi::Object& o) {
+  qnn::QuantizerSpec q;
+  Napi::Value v = o.Get("quant");
+  if (v.IsUndefined() || v.IsNull()) return q;
+  Napi::Object qo = get_object(v, "`quant`");
+  q.kind = static_cast<qnn::QuantizerKind>(get_int(qo, "kind", 0, 3, 0, false));
+  q.tie_upper = get_bool(qo, "tieUpper", false);
+  q.lambda = get_number(qo, "lambda", 0, 1e300, 0, false);
+  q.delta = get_number(qo, "delta", 0, 1e300, 0, false);
+  q.k_max = static_cast<int>(get_int(qo, "kMax", 0, 1 << 20, 0, false));
+  q.seed = static_cast<std::uint32_t>(get_int(qo, "seed", 0, 0xFFFFFFFFll, 0, false));
+  if (q.kind == qnn::QuantizerKind::kL0 && !(q.delta > 0 && q.k_max >= 1))
+    throw_code(o.Env(), qnn::code::kRange, "the L0 quantizer needs delta > 0 and kMax >= 1");
+  return q;
+}
+
 void check_finite(const float* p, index_t n, const char* what) {
   for (index_t i = 0; i < n; ++i)
     if (!std::isfinite(p[i]))

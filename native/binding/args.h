@@ -9,6 +9,7 @@
 #include <string>
 
 #include "qnn/common.h"
+#include "qnn/quantizer.h"
 
 namespace qnnb {
 
@@ -37,6 +38,11 @@ double get_number(const Napi::Object& obj, const char* key, double lo, double hi
 bool get_bool(const Napi::Object& obj, const char* key, bool fallback);
 std::string get_string(const Napi::Object& obj, const char* key, const std::string& fallback);
 Napi::Object get_object(const Napi::Value& v, const char* what);
+
+// obj.quant (optional): the quantizer spec {kind, tieUpper, lambda, delta, kMax, seed}.
+qnn::QuantizerSpec parse_quant(const Napi::Object& obj);
+// Alphabet check on the worker thread: non-empty, finite, ascending (QNN_E_EMPTY / QNN_E_VALUE).
+void check_levels(const Array<float>& levels);
 
 // Throws QNN_E_VALUE (on the worker thread) if any value is NaN or +-Inf.
 void check_finite(const float* p, index_t n, const char* what);

@@ -8,6 +8,7 @@ import { ConvGeometry, im2colRowsRef } from '../reference/im2col';
 import { BackendChoice, binding, resolveBackend } from './backend';
 import { ConvPatchOptions, PatchMode, toConvSpecs } from './conv_spec';
 import { gpfq, GpfqOptions, GpfqResult } from './gpfq';
+import { gptq } from '../methods/gptq';
 import { GramAccumulator } from './gram';
 import { mixSeed } from '../util/rng';
 import { checkF32, checkInt, checkOneOf, checkOptions } from './validate';
@@ -126,6 +127,28 @@ function indexer(s: ConvLayerSpec) {
   };
 }
 
+/**
+ * E[patch]·W per output channel: the mean pre-activation output (without bias) of a conv layer
+ * whose patches have column means `means[g]` (one Float64Array of d per group, e.g. from
+ * GramAccumulator.matrices(g).meanX). Used for bias correction.
+ */
+export function convOutputMeans(kernel: Float32Array, s: ConvLayerSpec, means: readonly Float64Array[]): Float64Array {
+  const ix = indexer(s);
+  const { groups, d, n1, outChannels } = ix.lay;
+  if (means.length !== groups || means.some((m) => m.length !== d)) {
+    throw new QnnError('QNN_E_SHAPE', `convOutputMeans needs ${groups} mean vector(s) of ${d} values`);
+  }
+  const out = new Float64Array(outChannels);
+  for (let g = 0; g < groups; g++) {
+    for (let r = 0; r < d; r++) {
+      const m = means[g][r];
+      if (m === 0) continue;
+      for (let j = 0; j < n1; j++) out[ix.out(g, j)] += m * kernel[ix.at(g, r, j)];
+    }
+  }
+  return out;
+}
+
 /** Group g's weight matrix (d x n1, Keras layout) from the kernel. */
 export function groupWeights(kernel: Float32Array, s: ConvLayerSpec, g: number): Float32Array {
   const ix = indexer(s);
@@ -138,6 +161,10 @@ export function groupWeights(kernel: Float32Array, s: ConvLayerSpec, g: number):
 export interface QuantizeConvOptions extends Omit<GpfqOptions, 'weights' | 'n0' | 'n1' | 'x' | 'xq' | 'm' | 'gram'>, ConvLayerSpec {
   /** The layer kernel, TF layout. */
   kernel: Float32Array;
+  /** Per-group dense solver: GPFQ (default) or the GPTQ baseline on the same Gram matrices. */
+  solver?: 'gpfq' | 'gptq';
+  /** GPTQ settings (solver 'gptq'): lazy block size, dampening, act-order. */
+  gptq?: { blockSize?: number; percDamp?: number; actOrder?: boolean };
   /** Gram matrices accumulated with matching patches (groups and d from convLayout()). */
   gram?: GramAccumulator;
   /** Or raw NHWC inputs for the direct form (patches are materialised: small layers only). */
@@ -183,21 +210,28 @@ export async function quantizeConv(opts: QuantizeConvOptions): Promise<QuantizeC
   const ref2 = new Float64Array(lay.outChannels);
   const start = process.hrtime.bigint();
   let backend: GpfqResult['backend'] = 'js';
+  const solver = checkOneOf('solver', o.solver, ['gpfq', 'gptq'] as const, 'gpfq');
   const base = { ...o } as Partial<QuantizeConvOptions>;
-  for (const k of ['kernel', 'kernelShape', 'layer', 'groups', 'mode', 'order', 'gram', 'inputs'] as const) delete base[k];
+  for (const k of ['kernel', 'kernelShape', 'layer', 'groups', 'mode', 'order', 'gram', 'inputs', 'solver', 'gptq'] as const) delete base[k];
+  // One dense problem: GPFQ, or GPTQ with its own options (it has no CUDA path: 'cuda' runs on the CPU addon).
+  const solve = (p: GpfqOptions): Promise<{ codes: Int32Array; q: Float32Array; error: Float64Array; relError: Float64Array; backend: GpfqResult['backend'] }> => {
+    if (solver === 'gpfq') return gpfq(p);
+    const { algorithm: _a, block: _b, shortcut: _s, deadInput: _d, backend: be, ...rest } = p;
+    return gptq({ ...rest, ...o.gptq, backend: be === 'cuda' ? 'auto' : be });
+  };
   for (let g = 0; g < lay.groups; g++) {
     const w = groupWeights(kernel, o, g);
     const common = { ...base, weights: w, n0: lay.d, n1: lay.n1, alphabet: o.alphabet, seed: mixSeed(o.seed ?? 0, g) } as GpfqOptions;
-    let r: GpfqResult;
+    let r: { codes: Int32Array; q: Float32Array; error: Float64Array; relError: Float64Array; backend: GpfqResult['backend'] };
     if (o.gram) {
-      r = await gpfq({ ...common, gram: await o.gram.matrices(g) });
+      r = await solve({ ...common, gram: await o.gram.matrices(g) });
     } else {
       const cols = (src: Float32Array) => {
         const out = new Float32Array(patches!.rows * lay.d);
         for (let i = 0; i < patches!.rows; i++) out.set(src.subarray(i * patches!.cols + g * lay.d, i * patches!.cols + (g + 1) * lay.d), i * lay.d);
         return out;
       };
-      r = await gpfq({ ...common, x: cols(patches!.x), xq: patches!.xq ? cols(patches!.xq) : undefined, algorithm: 'direct' });
+      r = await solve({ ...common, x: cols(patches!.x), xq: patches!.xq ? cols(patches!.xq) : undefined, algorithm: 'direct' });
     }
     backend = r.backend;
     for (let rr = 0; rr < lay.d; rr++) {

@@ -34,6 +34,9 @@ export interface GramMatrices {
   g?: GramArray;
   h: GramArray;
   k?: GramArray;
+  /** Column means of X and X~ (for bias correction); undefined on the CUDA backend. */
+  meanX?: Float64Array;
+  meanXq?: Float64Array;
 }
 
 export class GramAccumulator {
@@ -49,6 +52,9 @@ export class GramAccumulator {
   private readonly g?: GramArray;
   private readonly h: GramArray;
   private readonly k?: GramArray;
+  /** Column sums of X and X~ (groups x d); X~'s is X's in the same-inputs mode. */
+  private readonly sx: Float64Array;
+  private readonly sxq: Float64Array;
   private cuda?: CudaGramHandle;
   private queue: Promise<void> = Promise.resolve();
   private hostValid = true;
@@ -73,6 +79,8 @@ export class GramAccumulator {
     } catch (e) {
       throw new QnnError('QNN_E_MEMORY', `cannot allocate Gram matrices of ${this.groups} x ${this.d}^2 ${this.precision}`, { cause: e });
     }
+    this.sx = new Float64Array(this.groups * this.d);
+    this.sxq = this.same ? this.sx : new Float64Array(this.groups * this.d);
     if (this.backend === 'cuda') {
       try {
         this.cuda = binding().cudaGramCreate({ d: this.d, groups: this.groups, precision: this.precision, same: this.same, trackK: this.trackAnalog });
@@ -92,9 +100,10 @@ export class GramAccumulator {
     checkFinite('x', xv);
     if (xqv) checkFinite('xq', xqv);
     return this.enqueue(rows, async () => {
-      if (this.backend === 'js') gramAccumulateRef(this.g, this.h, this.k, this.d, xv, xqv, rows);
+      const sxq = this.same ? undefined : this.sxq;
+      if (this.backend === 'js') gramAccumulateRef(this.g, this.h, this.k, this.d, xv, xqv, rows, this.sx, sxq);
       else if (this.backend === 'cuda') await binding().cudaGramAdd({ handle: this.cuda!, x: xv, xq: xqv, rows });
-      else await binding().gramAccumulate({ g: this.g, h: this.h, k: this.k, d: this.d, rows, x: xv, xq: xqv, threads: this.threads });
+      else await binding().gramAccumulate({ g: this.g, h: this.h, k: this.k, d: this.d, rows, x: xv, xq: xqv, sx: this.sx, sxq, threads: this.threads });
     });
   }
 
@@ -112,9 +121,10 @@ export class GramAccumulator {
     checkFinite('x', xv);
     if (xqv) checkFinite('xq', xqv);
     return this.enqueue(geometry.rowsPerImage * ref.n, async () => {
-      if (this.backend === 'js') gramAccumulateConvRef(this.g, this.h, this.k, ref as ConvSpec, xv, xqv);
+      const sxq = this.same ? undefined : this.sxq;
+      if (this.backend === 'js') gramAccumulateConvRef(this.g, this.h, this.k, ref as ConvSpec, xv, xqv, this.sx, sxq);
       else if (this.backend === 'cuda') await binding().cudaGramAdd({ handle: this.cuda!, x: xv, xq: xqv, spec: nspec as NativeConvSpec });
-      else await binding().gramAccumulateConv({ g: this.g, h: this.h, k: this.k, spec: nspec, x: xv, xq: xqv, threads: this.threads });
+      else await binding().gramAccumulateConv({ g: this.g, h: this.h, k: this.k, spec: nspec, x: xv, xq: xqv, sx: this.sx, sxq, threads: this.threads });
     });
   }
 
@@ -138,7 +148,9 @@ export class GramAccumulator {
     const k = view(this.k);
     mirrorLower(h, d);
     if (k) mirrorLower(k, d);
-    return { d, same: this.same, rows: this.rows, g: view(this.g), h, k };
+    const mean = (s: Float64Array) => s.slice(group * d, (group + 1) * d).map((v) => v / this.rows);
+    const means = this.backend === 'cuda' ? {} : { meanX: mean(this.sx), meanXq: mean(this.sxq) };
+    return { d, same: this.same, rows: this.rows, g: view(this.g), h, k, ...means };
   }
 
   /** Frees device memory (CUDA backend); the host copies stay readable. */

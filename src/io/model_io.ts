@@ -3,7 +3,7 @@
  * (ENVIRONMENT.md §1.3), so this module provides one: {@link fileIO} is a `tf.io.IOHandler` that
  * reads `model.json` + weight shards (any number of groups and shards, weights quantized in the
  * manifest included; decoding is TF.js's own) and writes them atomically. {@link loadModel} also
- * dispatches Keras `.h5` files and qnn-native packed directories to their loaders.
+ * dispatches Keras `.h5` files and qnn-native packed and INQ directories to their loaders.
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
@@ -13,6 +13,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { QnnError } from '../errors';
 import { getTf } from '../tf/runtime';
 import { loadKerasH5 } from './h5';
+import { loadInq } from './inq';
 import { MODEL_JSON, modelFromArtifacts, readModelJson, sizeOf, statOrUndefined, toArrayBuffer, writeDirAtomic, type ModelJsonLocation, type OutputFile } from './internal';
 import { loadPacked } from './packed';
 
@@ -122,6 +123,9 @@ async function loadArtifacts({ jsonPath, dir, json }: ModelJsonLocation): Promis
   if (json.qnnPacked !== undefined) {
     throw new QnnError('QNN_E_MODEL', `${jsonPath} is a qnn-native packed model, which stock TF.js cannot read`, { hint: 'Load it with loadModel() or loadPacked()' });
   }
+  if (json.qnnInq !== undefined) {
+    throw new QnnError('QNN_E_MODEL', `${jsonPath} is a qnn-native INQ model, which stock TF.js cannot read`, { hint: 'Load it with loadModel() or loadInq()' });
+  }
   if (json.modelTopology === null || typeof json.modelTopology !== 'object') {
     throw new QnnError('QNN_E_MODEL', `${jsonPath} has no modelTopology`, { hint: 'Only TF.js layers models are supported; export the model again' });
   }
@@ -190,8 +194,8 @@ export function fileIO(p: string, opts: SaveOptions = {}): tfjs.io.IOHandler {
 
 /**
  * Loads a model for quantization from any supported path: a TF.js layers-model directory or its
- * model.json (shards and quantized manifests included), a qnn-native packed directory, or a
- * Keras HDF5 file (`.h5`, `.hdf5`, `.keras.h5`). Errors name the path and the fix.
+ * model.json (shards and quantized manifests included), a qnn-native packed or INQ directory, or
+ * a Keras HDF5 file (`.h5`, `.hdf5`, `.keras.h5`). Errors name the path and the fix.
  */
 export async function loadModel(p: string): Promise<tfjs.LayersModel> {
   const lower = p.toLowerCase();
@@ -203,6 +207,7 @@ export async function loadModel(p: string): Promise<tfjs.LayersModel> {
   }
   const loc = await readModelJson(p);
   if (loc.json.qnnPacked !== undefined) return loadPacked(loc.dir);
+  if (loc.json.qnnInq !== undefined) return loadInq(loc.dir);
   return modelFromArtifacts(await loadArtifacts(loc), loc.jsonPath);
 }
 

@@ -115,8 +115,9 @@ export interface NativeBinding {
   msq(o: { weights: Float32Array; levels: Float32Array; n1?: number; quant?: NativeQuantSpec }): { codes: Int32Array; q: Float32Array };
   gpfqDirect(o: NativeGpfqCommon & { x: Float32Array; xq?: Float32Array; m: number; precision?: 'float32' | 'float64' }): Promise<NativeGpfqResult>;
   gpfqGram(o: NativeGpfqCommon & { g?: GramArray; h: GramArray; k?: GramArray; same?: boolean }): Promise<NativeGpfqResult>;
-  gramAccumulate(o: { g?: GramArray; h: GramArray; k?: GramArray; d: number; rows: number; x: Float32Array; xq?: Float32Array; threads?: number }): Promise<void>;
-  gramAccumulateConv(o: { g?: GramArray; h: GramArray; k?: GramArray; spec: NativeConvSpec; x: Float32Array; xq?: Float32Array; threads?: number }): Promise<void>;
+  /** sx / sxq: optional column-sum accumulators (d, or groups·d, doubles). */
+  gramAccumulate(o: { g?: GramArray; h: GramArray; k?: GramArray; d: number; rows: number; x: Float32Array; xq?: Float32Array; sx?: Float64Array; sxq?: Float64Array; threads?: number }): Promise<void>;
+  gramAccumulateConv(o: { g?: GramArray; h: GramArray; k?: GramArray; spec: NativeConvSpec; x: Float32Array; xq?: Float32Array; sx?: Float64Array; sxq?: Float64Array; threads?: number }): Promise<void>;
   convGeometry(spec: NativeConvSpec): NativeConvGeometry;
   im2col(o: { x: Float32Array; spec: NativeConvSpec; row0?: number; rows?: number; threads?: number; backend?: 'cpu' | 'cuda' }): Promise<{ patches: Float32Array; rows: number; cols: number }>;
   cudaGramCreate(o: { d: number; groups?: number; precision?: 'float32' | 'float64'; same?: boolean; trackK?: boolean }): CudaGramHandle;
@@ -124,4 +125,8 @@ export interface NativeBinding {
   cudaGramDownload(o: { handle: CudaGramHandle; g?: GramArray; h: GramArray; k?: GramArray }): Promise<void>;
   cudaGramFree(handle: CudaGramHandle): void;
   cudaEstimate(o: Record<string, unknown> & { what: 'gram' | 'gpfqDirect' | 'gpfqGram' }): number;
+  gptq(o: {
+    weights: Float32Array; n0: number; n1: number; levels: Float32Array; h: GramArray; g?: GramArray; k?: GramArray; same?: boolean;
+    block?: number; percDamp?: number; actOrder?: boolean; threads?: number; quant?: NativeQuantSpec;
+  }): Promise<NativeGpfqResult>;
 }

@@ -33,6 +33,8 @@ export interface NetworkPlan {
   skipped: Array<{ name: string; className: string; reason: string }>;
   /** Layers with weights that cannot be quantized (kept float only with skipUnsupported). */
   unsupported: Array<{ name: string; className: string }>;
+  /** The last quantizable layer when keepLastFloat left it in float (for its bias correction). */
+  lastFloat?: LayerPlan;
 }
 
 /** Layers without weights, or whose weights are kept as they are (BatchNorm, as in both papers). */
@@ -133,7 +135,8 @@ export function planNetwork(
   list.filter((l) => skip.has(l.name)).forEach((l) => keep(l, '--skip-layers'));
   list = list.filter((l) => !skip.has(l.name));
   if (opts.keepLastFloat && list.length) {
-    keep(list[list.length - 1], '--keep-last-float');
+    plan.lastFloat = list[list.length - 1];
+    keep(plan.lastFloat, '--keep-last-float');
     list = list.slice(0, -1);
   }
   plan.quantize = list;

@@ -16,7 +16,10 @@ import type { BackendChoice } from '../engine/backend';
 import type { PatchMode } from '../engine/conv_spec';
 import type { QuantizerName } from '../engine/quantizer';
 
-export type Method = 'gpfq' | 'msq';
+export type Method = 'gpfq' | 'gptq' | 'msq' | 'bin' | 'fixed-point' | 'inq';
+
+/** Methods that quantize with a per-layer alphabet (and get an MSQ baseline with the same alphabets). */
+export const ALPHABET_METHODS: readonly Method[] = ['gpfq', 'gptq', 'msq'];
 export type Preset = 'lybrand' | 'zzs' | 'modern';
 
 export interface QuantizeOptions {
@@ -31,6 +34,29 @@ export interface QuantizeOptions {
   convBits?: number;
   denseScalar?: number;
   convScalar?: number;
+  /** Per-layer bits (and scalar), by layer name; wins over the dense/conv and global settings. */
+  bitsPerLayer?: Record<string, { bits?: number; scalar?: number }>;
+  /** Bias correction (ZZS 4.6): b' = b + E[X]W − E[X~]Q for the last quantized (or float last) layer, or all. */
+  biasCorrection: 'none' | 'last' | 'all';
+  /** GPTQ (method 'gptq'): lazy block size, dampening (fraction of mean diag H), act-order. */
+  gptqBlockSize: number;
+  percDamp: number;
+  actOrder: boolean;
+  /** bin / fixed-point: quantize only kernels, or every trainable tensor (biases, BatchNorm γ/β too). */
+  tensors: 'kernels' | 'all';
+  /** INQ: accumulated portions, partition strategy, retraining epochs per portion and its settings. */
+  inqIncrements: number[];
+  inqStrategy: 'pruning' | 'random';
+  inqEpochs: number;
+  inqLearningRate: number;
+  inqBatchSize: number;
+  /** Training images for INQ / retraining (default: the whole train split). */
+  trainSamples?: number;
+  /** Fine-tune the not-yet-quantized layers for this many epochs after each quantized layer (0: off). */
+  retrainEpochs: number;
+  /** Retrain only once at least this many layers are quantized (ZZS: more than 10, i.e. 11). */
+  retrainAfter: number;
+  retrainLearningRate: number;
   alphabet: AlphabetKind;
   /** p of the ZZS radius. */
   percentile: number;
@@ -85,7 +111,58 @@ const BASE: Omit<QuantizeOptions, keyof (typeof PRESETS)['lybrand']> & Partial<Q
   keepLastFloat: false,
   skipUnsupported: false,
   quiet: false,
+  biasCorrection: 'none',
+  gptqBlockSize: 128,
+  percDamp: 0.01,
+  actOrder: false,
+  tensors: 'kernels',
+  inqIncrements: [0.5, 0.75, 0.875, 1],
+  inqStrategy: 'pruning',
+  inqEpochs: 2,
+  inqLearningRate: 0.001,
+  inqBatchSize: 128,
+  retrainEpochs: 0,
+  retrainAfter: 0,
+  retrainLearningRate: 1e-4,
 };
+
+/** ZZS retraining schedule (ALGORITHMS.md 4.7): 1 epoch of Adam 1e-4 once more than 10 layers are quantized. */
+export const ZZS_RETRAIN_OPTIONS: Partial<QuantizeOptions> = { retrainEpochs: 1, retrainAfter: 11, retrainLearningRate: 1e-4 };
+
+/** Bits allowed per method: alphabets 1..16; bin 1..16; fixed point 2..16; INQ 2..8. */
+const BIT_RANGE: Record<Method, [number, number]> = {
+  gpfq: [1, 16], gptq: [1, 16], msq: [1, 16], bin: [1, 16], 'fixed-point': [2, 16], inq: [2, 8],
+};
+
+/**
+ * Parses a per-layer bits table: JSON ({"dense_1": 3, "conv2d_2": {"bits": 4, "scalar": 2}}) or
+ * `name=bits[:scalar],...`.
+ */
+export function parseBitsPerLayer(text: string): Record<string, { bits?: number; scalar?: number }> {
+  const out: Record<string, { bits?: number; scalar?: number }> = {};
+  const bad = (why: string) => new QnnError('QNN_E_RANGE', `--bits-per-layer: ${why}`, { hint: 'use name=bits[:scalar],... or a JSON object {"name": bits}' });
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    let j: unknown;
+    try {
+      j = JSON.parse(t);
+    } catch (e) {
+      throw bad(`invalid JSON (${(e as Error).message})`);
+    }
+    for (const [name, v] of Object.entries(j as Record<string, unknown>)) {
+      if (typeof v === 'number') out[name] = { bits: v };
+      else if (v && typeof v === 'object') out[name] = { bits: (v as { bits?: number }).bits, scalar: (v as { scalar?: number }).scalar };
+      else throw bad(`entry '${name}' must be a number or {bits, scalar}`);
+    }
+    return out;
+  }
+  for (const part of t.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([^=]+)=([0-9.eE+-]+)(?::([0-9.eE+-]+))?$/.exec(part);
+    if (!m) throw bad(`cannot read '${part}'`);
+    out[m[1].trim()] = { bits: Number(m[2]), scalar: m[3] === undefined ? undefined : Number(m[3]) };
+  }
+  return out;
+}
 
 function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !allowed.includes(v as T)) {
@@ -106,9 +183,14 @@ export function resolveOptions(user: Partial<QuantizeOptions>): QuantizeOptions 
   const preset = oneOf('preset', user.preset ?? 'lybrand', ['lybrand', 'zzs', 'modern'] as const);
   const defined = Object.fromEntries(Object.entries(user).filter(([, v]) => v !== undefined)) as Partial<QuantizeOptions>;
   const o = { ...BASE, ...PRESETS[preset], ...defined, preset } as QuantizeOptions;
-  oneOf('method', o.method, ['gpfq', 'msq'] as const);
+  oneOf('method', o.method, ['gpfq', 'gptq', 'msq', 'bin', 'fixed-point', 'inq'] as const);
+  const [lo, hi] = BIT_RANGE[o.method];
   for (const [name, v] of [['bits', o.bits], ['dense-bits', o.denseBits], ['conv-bits', o.convBits]] as const) {
-    if (v !== undefined) num(name, v, 1, 16);
+    if (v !== undefined) num(name, v, lo, hi, o.method === 'bin' || o.method === 'fixed-point' || o.method === 'inq');
+  }
+  for (const [name, e] of Object.entries(o.bitsPerLayer ?? {})) {
+    if (e.bits !== undefined) num(`bits-per-layer ${name}`, e.bits, lo, hi);
+    if (e.scalar !== undefined && !(e.scalar > 0)) throw new QnnError('QNN_E_RANGE', `--bits-per-layer ${name}: scalar must be > 0`);
   }
   for (const [name, v] of [['scalar', o.scalar], ['dense-scalar', o.denseScalar], ['conv-scalar', o.convScalar]] as const) {
     if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) {
@@ -126,10 +208,32 @@ export function resolveOptions(user: Partial<QuantizeOptions>): QuantizeOptions 
   num('threads', o.threads, 0, 256, true);
   oneOf('dead-input', o.deadInput, ['q0', 'zero'] as const);
   oneOf('tie', o.tie, ['lower', 'upper'] as const);
-  oneOf('quantizer', o.quantizer, ['nearest', 'stochastic', 'l1'] as const);
+  oneOf('quantizer', o.quantizer, ['nearest', 'stochastic', 'l1', 'l0'] as const);
   num('lambda', o.lambda, 0, 1e9);
   oneOf('conv-mode', o.convMode, ['filter', 'channel', 'zzs'] as const);
   num('retain-rate', o.retainRate, 1e-9, 1);
   oneOf('column-order', o.columnOrder, ['hwc', 'chw'] as const);
+  oneOf('bias-correction', o.biasCorrection, ['none', 'last', 'all'] as const);
+  num('gptq-block-size', o.gptqBlockSize, 1, 65536, true);
+  num('perc-damp', o.percDamp, 0, 1e6);
+  oneOf('tensors', o.tensors, ['kernels', 'all'] as const);
+  oneOf('inq-strategy', o.inqStrategy, ['pruning', 'random'] as const);
+  num('inq-epochs', o.inqEpochs, 0, 1000, true);
+  num('inq-lr', o.inqLearningRate, 1e-12, 10);
+  num('inq-batch-size', o.inqBatchSize, 1, 1e6, true);
+  if (o.trainSamples !== undefined) num('train-samples', o.trainSamples, 1, 1e9, true);
+  num('retrain-epochs', o.retrainEpochs, 0, 1000, true);
+  num('retrain-after', o.retrainAfter, 0, 1e6, true);
+  num('retrain-lr', o.retrainLearningRate, 1e-12, 10);
+  if (!Array.isArray(o.inqIncrements) || o.inqIncrements.length === 0) throw new QnnError('QNN_E_RANGE', '--inq-increments must list at least one portion');
+  o.inqIncrements.forEach((v, i) => {
+    if (!(v > 0 && v <= 1) || (i > 0 && !(v > o.inqIncrements[i - 1]))) {
+      throw new QnnError('QNN_E_RANGE', `--inq-increments must increase strictly within (0, 1] (got ${o.inqIncrements.join(', ')})`);
+    }
+  });
+  if (o.inqIncrements[o.inqIncrements.length - 1] !== 1) {
+    throw new QnnError('QNN_E_RANGE', `--inq-increments must end at 1 so that every weight is quantized (got ${o.inqIncrements.join(', ')})`);
+  }
+  if (o.quantizer === 'l0' && !(o.lambda > 0)) throw new QnnError('QNN_E_RANGE', "--quantizer l0 needs --lambda > 0");
   return o;
 }

@@ -18,6 +18,7 @@ function csvCell(v: unknown): string {
 export function csvRow(m: RunMetrics): Record<string, unknown> {
   const s = m.settings;
   const gpfq = s.method === 'gpfq';
+  const mean = (f: (l: RunMetrics['layers'][number]) => number) => (m.layers.length ? m.layers.reduce((a, l) => a + f(l), 0) / m.layers.length : undefined);
   return {
     data_set: m.data.spec,
     analog_model: s.model,
@@ -27,7 +28,7 @@ export function csvRow(m: RunMetrics): Record<string, unknown> {
     alphabet_scalar: s.scalar,
     analog_test_acc: m.accuracy.analog.top1,
     sd_test_acc: gpfq ? m.accuracy.quantized.top1 : '',
-    msq_test_acc: gpfq ? m.accuracy.baseline?.top1 : s.method === 'msq' ? m.accuracy.quantized.top1 : '',
+    msq_test_acc: m.accuracy.baseline ? m.accuracy.baseline.top1 : s.method === 'msq' ? m.accuracy.quantized.top1 : '',
     quantization_time: m.times.quantize,
     method: s.method,
     quantized_test_acc: m.accuracy.quantized.top1,
@@ -47,7 +48,14 @@ export function csvRow(m: RunMetrics): Record<string, unknown> {
     tfjs_bytes: m.sizes.tfjs?.bytes,
     tfjs_gzip_bytes: m.sizes.tfjs?.gzipBytes,
     packed_bytes: m.sizes.packed?.bytes,
+    inq_bytes: m.sizes.inq?.bytes,
     roundtrip_max_abs_diff: m.roundTrip?.tfjsMaxAbsDiffLogits,
+    mean_layer_rel_error: mean((l) => l.relError?.layer ?? NaN),
+    sparsity: mean((l) => l.sparsity),
+    bias_correction: s.biasCorrection,
+    tensor_rel_error_min: m.tensorSummary?.min,
+    tensor_rel_error_max: m.tensorSummary?.max,
+    tensor_rel_error_mean: m.tensorSummary?.mean,
     created_at: m.createdAt,
   };
 }
@@ -70,13 +78,15 @@ function mb(b: { bytes: number; gzipBytes: number } | undefined): string {
 export function summaryTable(m: RunMetrics): string {
   const s = m.settings;
   const name = `${s.method.toUpperCase()} ${s.bits} bits`;
+  const baselineName = `MSQ ${s.bits} bits (baseline, same alphabets)`;
   const rows: string[][] = [
     ['network', 'top-1', 'top-5', 'size raw / gzip', 'time'],
     ['analog (float32)', pct(m.accuracy.analog.top1), pct(m.accuracy.analog.top5), mb(m.sizes.analog), '-'],
     [`${name} (tfjs uint8/16)`, pct(m.accuracy.quantized.top1), pct(m.accuracy.quantized.top5), mb(m.sizes.tfjs), `${m.times.quantize.toFixed(1)} s`],
   ];
   if (m.sizes.packed) rows.push([`${name} (packed)`, pct(m.accuracy.quantized.top1), pct(m.accuracy.quantized.top5), mb(m.sizes.packed), '']);
-  if (m.accuracy.baseline) rows.push([`MSQ ${s.bits} bits (baseline)`, pct(m.accuracy.baseline.top1), pct(m.accuracy.baseline.top5), '', '']);
+  if (m.sizes.inq) rows.push([`${name} (INQ exponents)`, pct(m.accuracy.quantized.top1), pct(m.accuracy.quantized.top5), mb(m.sizes.inq), '']);
+  if (m.accuracy.baseline) rows.push([baselineName, pct(m.accuracy.baseline.top1), pct(m.accuracy.baseline.top5), '', '']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const lines = [fmt(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(fmt)];
@@ -87,6 +97,12 @@ export function summaryTable(m: RunMetrics): string {
       `stock tf.loadLayersModel of ${path.join(s.out, 'model')}: weights ${rt.tfjsWeightsBitExact ? 'bit-exact' : 'NOT bit-exact'}, max |Δ logits| = ${rt.tfjsMaxAbsDiffLogits.toExponential(2)}`,
     );
   }
+  if (m.tensorSummary) {
+    const t = m.tensorSummary;
+    lines.push(`${s.method} relative error over ${m.tensors?.length ?? 0} tensors: min ${t.min.toFixed(2)} %, max ${t.max.toFixed(2)} %, mean ${t.mean.toFixed(2)} %`);
+  }
+  const sparse = m.layers.filter((l) => l.sparsity > 0.01);
+  if (sparse.length) lines.push(`sparsity (share of zero weights): ${sparse.map((l) => `${l.name} ${(100 * l.sparsity).toFixed(1)} %`).join(', ')}`);
   lines.push(`metrics: ${path.join(s.out, 'metrics.json')}, ${path.join(s.out, 'metrics.csv')} (total ${m.times.total.toFixed(1)} s)`);
   return lines.join('\n');
 }

@@ -16,13 +16,15 @@ import { checkModelMatches, evaluate, EvaluateResult } from '../eval/evaluate';
 import { exportQuantizedTfjs, roundTripCheck } from '../io/export';
 import { loadModel, saveModel } from '../io/model_io';
 import { exportPacked, loadPacked } from '../io/packed';
+import { exportInq, loadInq } from '../io/inq';
 import { dirSize } from '../io/sizes';
 import { getTf, tfRuntimeInfo } from '../tf/runtime';
+import { findTrainRecord } from '../train/record';
 import { writeMetrics } from './report';
 import { PipelineHooks, quantizeNetwork } from './pipeline';
-import { QuantizeOptions, resolveOptions } from './options';
+import { ALPHABET_METHODS, QuantizeOptions, resolveOptions } from './options';
 
-export type ExportFormat = 'tfjs' | 'packed';
+export type ExportFormat = 'tfjs' | 'packed' | 'inq';
 
 export interface RunOptions extends Partial<QuantizeOptions> {
   /** Model directory / model.json / .h5 (default: the bundled MNIST MLP). */
@@ -33,7 +35,7 @@ export interface RunOptions extends Partial<QuantizeOptions> {
   /** Output directory (default ./qnn-out); refused if it exists unless `force`. */
   out?: string;
   force?: boolean;
-  /** Exports to write (default both). */
+  /** Exports to write (default tfjs + packed; INQ: tfjs + inq). */
   formats?: ExportFormat[];
   /** Evaluate on at most this many test samples (seeded, stratified). */
   maxTest?: number;
@@ -58,33 +60,24 @@ export interface RunMetrics {
   runtime: { tfjs: unknown; engine: unknown; backends: unknown };
   accuracy: { analog: AccuracyRecord; quantized: AccuracyRecord; baseline?: AccuracyRecord };
   layers: Awaited<ReturnType<typeof quantizeNetwork>>['layers'];
+  /** bin / fixed-point: per-tensor relative errors (%) and their min / max / mean. */
+  tensors?: Awaited<ReturnType<typeof quantizeNetwork>>['tensorRecords'];
+  tensorSummary?: { min: number; max: number; mean: number };
+  /** keep-last-float + bias correction: the float last layer's bias shift. */
+  lastFloatCorrection?: { layer: string; maxShift: number };
   skipped: Array<{ name: string; className: string; reason: string }>;
   unsupportedKeptFloat: Array<{ name: string; className: string }>;
-  sizes: { analog: { bytes: number; gzipBytes: number }; tfjs?: { bytes: number; gzipBytes: number }; packed?: { bytes: number; gzipBytes: number } };
-  exports: { tfjs?: unknown; packed?: unknown };
-  roundTrip?: { tfjsMaxAbsDiffLogits: number; tfjsWeightsBitExact: boolean; packedMaxAbsDiffLogits?: number };
+  sizes: { analog: { bytes: number; gzipBytes: number }; tfjs?: { bytes: number; gzipBytes: number }; packed?: { bytes: number; gzipBytes: number }; inq?: { bytes: number; gzipBytes: number } };
+  exports: { tfjs?: unknown; packed?: unknown; inq?: unknown };
+  /** INQ: per-increment frozen fractions and accuracy. */
+  inqIncrements?: unknown;
+  roundTrip?: { tfjsMaxAbsDiffLogits: number; tfjsWeightsBitExact: boolean; packedMaxAbsDiffLogits?: number; inqMaxAbsDiffLogits?: number };
   times: { load: number; quantize: number; evaluate: number; export: number; total: number };
 }
 
 /** The bundled model used when --model is not given. */
 export function bundledModelDir(): string {
   return path.resolve(__dirname, '..', '..', 'models', 'mnist-mlp');
-}
-
-function trainRecord(modelPath: string): { data?: string; preprocess?: Preprocess } {
-  const dir = fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
-  const file = path.join(dir, 'train.json');
-  if (!fs.existsSync(file)) return {};
-  try {
-    const t = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-      data?: { spec?: string; preprocess?: Preprocess } | string;
-      settings?: { data?: string; preprocess?: Preprocess };
-    };
-    const spec = typeof t.data === 'string' ? t.data : (t.data?.spec ?? t.settings?.data);
-    return { data: spec, preprocess: (typeof t.data === 'object' ? t.data.preprocess : undefined) ?? t.settings?.preprocess };
-  } catch {
-    return {};
-  }
 }
 
 function acc(r: EvaluateResult): AccuracyRecord {
@@ -96,11 +89,13 @@ export async function runQuantize(user: RunOptions, hooks: PipelineHooks = {}): 
   const t0 = Date.now();
   const o = resolveOptions(user);
   const modelPath = path.resolve(user.model ?? bundledModelDir());
-  const rec = trainRecord(modelPath);
-  const dataSpec = user.data ?? rec.data ?? 'mnist';
-  const preprocess = user.preprocess ?? (user.data === undefined ? rec.preprocess : undefined);
+  // Default to the data and preprocessing the model was trained with (its train.json).
+  const rec = (await findTrainRecord(modelPath))?.settings;
+  const dataSpec = user.data ?? rec?.data ?? 'mnist';
+  const preprocess = user.preprocess ?? (user.data === undefined ? rec?.preprocess : undefined);
   const out = path.resolve(user.out ?? 'qnn-out');
-  const formats = user.formats ?? ['tfjs', 'packed'];
+  const formats = user.formats ?? (o.method === 'inq' ? ['tfjs', 'inq'] : ['tfjs', 'packed']);
+  if (formats.includes('inq') && o.method !== 'inq') throw new QnnError('QNN_E_RANGE', "--format inq is for --method inq");
   if (fs.existsSync(out) && !user.force) {
     throw new QnnError('QNN_E_EXISTS', `the output directory ${out} already exists`, { hint: 'Pass --force to replace it, or choose another --out' });
   }
@@ -116,8 +111,8 @@ export async function runQuantize(user: RunOptions, hooks: PipelineHooks = {}): 
     checkModelMatches(model, data.train, `the data '${dataSpec}'`);
     const t1 = Date.now();
     hooks.checkAbort?.();
-    if (!o.quiet) process.stderr.write(`quantizing ${modelPath} with ${o.method} (${o.preset} preset, ${o.bits} bits, C = ${o.scalar}) on '${dataSpec}'\n`);
-    const net = await quantizeNetwork(model, data.train, o, hooks);
+    if (!o.quiet) process.stderr.write(`quantizing ${modelPath} with ${o.method} (${o.bits} bits${ALPHABET_METHODS.includes(o.method) ? `, ${o.preset} preset, C = ${o.scalar}` : ''}) on '${dataSpec}'\n`);
+    const net = await quantizeNetwork(model, data.train, o, hooks, data.test);
     const t2 = Date.now();
     hooks.checkAbort?.();
     const analog = acc(await evaluate(model, data.test, { quiet: o.quiet }));
@@ -143,17 +138,27 @@ export async function runQuantize(user: RunOptions, hooks: PipelineHooks = {}): 
       const rt = await roundTripCheck(e.dir, net.quantized, sampleX, [sample, ...data.test.shape]);
       roundTrip = { tfjsMaxAbsDiffLogits: rt.maxAbsDiffLogits, tfjsWeightsBitExact: rt.weightsBitExact };
     }
+    const tfSample = () => tf.tensor(sampleX, [sample, ...data.test.shape]);
+    const diffTo = async (reloaded: import('@tensorflow/tfjs').LayersModel) => {
+      const a = net.quantized.predict(tfSample()) as import('@tensorflow/tfjs').Tensor;
+      const b = reloaded.predict(tfSample()) as import('@tensorflow/tfjs').Tensor;
+      const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+      tf.dispose([a, b]);
+      reloaded.dispose();
+      return diff;
+    };
+    roundTrip ??= { tfjsMaxAbsDiffLogits: NaN, tfjsWeightsBitExact: false };
     if (formats.includes('packed')) {
       const p = await exportPacked(net.quantized, net.tensors, path.join(tmp, 'packed'));
       sizes.packed = { bytes: p.bytes, gzipBytes: p.gzipBytes };
       exports.packed = { dir: 'packed', tensors: p.tensors };
-      const reloaded = await loadPacked(p.dir);
-      const a = net.quantized.predict(tf.tensor(sampleX, [sample, ...data.test.shape])) as import('@tensorflow/tfjs').Tensor;
-      const b = reloaded.predict(tf.tensor(sampleX, [sample, ...data.test.shape])) as import('@tensorflow/tfjs').Tensor;
-      const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
-      tf.dispose([a, b]);
-      reloaded.dispose();
-      roundTrip = { ...(roundTrip ?? { tfjsMaxAbsDiffLogits: NaN, tfjsWeightsBitExact: false }), packedMaxAbsDiffLogits: diff };
+      roundTrip.packedMaxAbsDiffLogits = await diffTo(await loadPacked(p.dir));
+    }
+    if (formats.includes('inq') && net.inq) {
+      const e = await exportInq(net.quantized, net.inq.tensors, path.join(tmp, 'inq'), { metadata });
+      sizes.inq = { bytes: e.bytes, gzipBytes: e.gzipBytes };
+      exports.inq = { dir: 'inq', tensors: e.tensors, float32Bytes: e.float32Bytes };
+      roundTrip.inqMaxAbsDiffLogits = await diffTo(await loadInq(e.dir));
     }
     const t4 = Date.now();
     const info = buildInfo();
@@ -167,8 +172,12 @@ export async function runQuantize(user: RunOptions, hooks: PipelineHooks = {}): 
       runtime: { tfjs: tfRuntimeInfo(), engine: info.native, backends: backends().map((b) => ({ name: b.name, available: b.available, reason: b.reason })) },
       accuracy: { analog, quantized, baseline },
       layers: net.layers,
-      skipped: net.plan.skipped,
-      unsupportedKeptFloat: net.plan.unsupported,
+      tensors: net.tensorRecords,
+      tensorSummary: net.tensorSummary,
+      lastFloatCorrection: net.lastFloatCorrection,
+      inqIncrements: net.inq?.increments.map((i) => ({ ...i, history: i.history.map((h) => ({ epoch: h.epoch, loss: h.loss, accuracy: h.accuracy })) })),
+      skipped: net.plan?.skipped ?? [],
+      unsupportedKeptFloat: net.plan?.unsupported ?? [],
       sizes,
       exports,
       roundTrip,

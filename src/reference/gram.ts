@@ -21,7 +21,13 @@ function accumulate(dst: GramArray, a: Float32Array, b: Float32Array, rows: numb
   for (let i = 0; i < d * d; i++) dst[doff + i] += acc[i];
 }
 
-/** Dense batch: x, xq are rows x d (xq undefined: same inputs, only H). */
+/** sums[c] += column c of the rows x d matrix a (c < d). */
+function columnSums(sums: Float64Array | undefined, a: Float32Array, rows: number, d: number): void {
+  if (!sums) return;
+  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) sums[c] += a[r * d + c];
+}
+
+/** Dense batch: x, xq are rows x d (xq undefined: same inputs, only H); optional column sums. */
 export function gramAccumulateRef(
   g: GramArray | undefined,
   h: GramArray,
@@ -30,7 +36,11 @@ export function gramAccumulateRef(
   x: Float32Array,
   xq: Float32Array | undefined,
   rows: number,
+  sx?: Float64Array,
+  sxq?: Float64Array,
 ): void {
+  columnSums(sx, x, rows, d);
+  if (xq) columnSums(sxq, xq, rows, d);
   if (!xq) {
     accumulate(h, x, x, rows, d, 0, d, 0);
     return;
@@ -48,6 +58,8 @@ export function gramAccumulateConvRef(
   spec: ConvSpec,
   x: Float32Array,
   xq: Float32Array | undefined,
+  sx?: Float64Array,
+  sxq?: Float64Array,
 ): void {
   const geo = convGeometryRef(spec);
   const total = geo.rowsPerImage * spec.n;
@@ -57,6 +69,8 @@ export function gramAccumulateConvRef(
     const rn = Math.min(chunk, total - r0);
     const px = im2colRowsRef(spec, geo, x, r0, rn);
     const pq = xq ? im2colRowsRef(spec, geo, xq, r0, rn) : undefined;
+    columnSums(sx, px, rn, geo.cols);
+    if (pq) columnSums(sxq, pq, rn, geo.cols);
     for (let gi = 0; gi < spec.groups; gi++) {
       const off = gi * dg;
       const doff = gi * dg * dg;

@@ -17,8 +17,11 @@ import type { OptimizerName } from './recipes';
 export interface TrainOptions {
   epochs: number;
   batchSize: number;
-  /** Default 'adam'. */
-  optimizer?: OptimizerName;
+  /**
+   * Default 'adam'. An optimizer instance is used as it is (`learningRate` is then ignored) and
+   * stays the caller's to dispose; its state (e.g. momentum buffers) carries over between calls.
+   */
+  optimizer?: OptimizerName | tfjs.Optimizer;
   /** Default 0.001. */
   learningRate?: number;
   /** Seeds the shuffle of every epoch and the dropout masks of every step. */
@@ -30,6 +33,8 @@ export interface TrainOptions {
   validationFraction?: number;
   /** Called after every epoch. */
   onEpoch?: (record: EpochRecord) => void;
+  /** Called before every training step; throw (e.g. QNN_E_ABORTED) to stop. */
+  checkAbort?: () => void;
   /** No progress output. */
   quiet?: boolean;
 }
@@ -117,8 +122,9 @@ export async function trainModel(
       ? { ...train, x: train.x.subarray(fitCount * sampleSize), y: train.y.subarray(fitCount), count: valCount }
       : undefined;
 
+  const optimizer = opts.optimizer ?? 'adam';
   model.compile({
-    optimizer: await makeOptimizer(opts.optimizer ?? 'adam', opts.learningRate ?? 0.001),
+    optimizer: typeof optimizer === 'string' ? await makeOptimizer(optimizer, opts.learningRate ?? 0.001) : optimizer,
     loss: 'categoricalCrossentropy',
     metrics: ['accuracy'],
   });
@@ -137,6 +143,7 @@ export async function trainModel(
       let lossSum = 0;
       let accSum = 0;
       for (let s = 0; s < steps; s++) {
+        opts.checkAbort?.();
         const start = s * opts.batchSize;
         const b = Math.min(opts.batchSize, fitCount - start);
         const xb = new Float32Array(b * sampleSize);

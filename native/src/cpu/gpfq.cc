@@ -10,6 +10,7 @@
 #include "qnn/gemm.h"
 #include "qnn/parallel.h"
 #include "qnn/simd.h"
+#include "internal.h"
 
 namespace qnn {
 namespace {
@@ -17,15 +18,8 @@ namespace {
 constexpr double kDeadNorm2 = 1e-32;  // ||Xq_t|| < 1e-16
 constexpr double kShortcut = 1e-10;   // variant E threshold on |<Xq_t, u>|
 
-template <typename T>
-std::vector<T> alloc(std::size_t n, const char* what) {
-  try {
-    return std::vector<T>(n, T(0));
-  } catch (const std::bad_alloc&) {
-    throw Error(code::kMemory, std::string("out of memory allocating ") + what + " (" +
-                                   std::to_string(n * sizeof(T) / (1024.0 * 1024.0)) + " MiB)");
-  }
-}
+using detail::alloc;
+using detail::finish_rel;
 
 // R[r][j0:j1] += g[r] * w[j0:j1] - h[r] * q[j0:j1] for r in [0, rows); g, h strided.
 template <typename T>
@@ -131,15 +125,6 @@ std::vector<Rng32> make_rngs(index_t n1, std::uint32_t seed) {
   return r;
 }
 
-void finish_rel(index_t n1, const std::vector<double>& err2, const std::vector<double>& ref2, GpfqOutput out) {
-  for (index_t j = 0; j < n1; ++j) {
-    double e = std::sqrt(std::max(0.0, err2[j]));
-    double r = std::sqrt(std::max(0.0, ref2[j]));
-    if (out.err) out.err[j] = e;
-    if (out.rel) out.rel[j] = r > 0 ? e / r : (e == 0 ? 0.0 : std::numeric_limits<double>::infinity());
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -242,48 +227,77 @@ void gpfq_gram(const float* w, index_t n0, index_t n1, const T* G, T* H, T* K, b
     sweep_block<T>(sw, t0, bs, R.data(), Gp + t0 * n0 + t0, n0, H + t0 * n0 + t0, n0, w, Qt.data(), threads);
   }
   if (!out.err && !out.rel) return;
-  // ||X w - Xq q||^2 = w'Kw - 2 q'Gw + q'Hq  (same: (w - q)' H (w - q)), in double.
   mirror_lower(H, n0, n0);
-  std::vector<double> err2(n1, 0.0), ref2(n1, 0.0);
-  auto colsum = [&](const std::vector<double>& A, const auto* Bm, double scale, std::vector<double>& acc) {
-    for (index_t t = 0; t < n0; ++t)
-      for (index_t j = 0; j < n1; ++j) acc[j] += scale * A[t * n1 + j] * static_cast<double>(Bm[t * n1 + j]);
-  };
-  if (same) {
-    auto D = alloc<double>(static_cast<std::size_t>(n0 * n1), "W - Q");
-    for (index_t i = 0; i < n0 * n1; ++i) D[i] = static_cast<double>(w[i]) - static_cast<double>(out.q[i]);
-    auto HD = alloc<double>(D.size(), "H (W - Q)");
-    auto HW = alloc<double>(D.size(), "H W");
-    GemmSeg s1 = seg(Trans::kN, static_cast<const T*>(H), n0, D.data(), n1, n0);
-    gemm<double>(n0, n1, &s1, 1, HD.data(), n1, go);
-    GemmSeg s2 = seg(Trans::kN, static_cast<const T*>(H), n0, w, n1, n0);
-    gemm<double>(n0, n1, &s2, 1, HW.data(), n1, go);
-    colsum(HD, D.data(), 1.0, err2);
-    colsum(HW, w, 1.0, ref2);
-  } else if (K) {
-    mirror_lower(K, n0, n0);
-    auto KW = alloc<double>(static_cast<std::size_t>(n0 * n1), "K W");
-    auto GW = alloc<double>(KW.size(), "G W");
-    auto HQ = alloc<double>(KW.size(), "H Q");
-    GemmSeg s1 = seg(Trans::kN, static_cast<const T*>(K), n0, w, n1, n0);
-    gemm<double>(n0, n1, &s1, 1, KW.data(), n1, go);
-    GemmSeg s2 = seg(Trans::kN, G, n0, w, n1, n0);
-    gemm<double>(n0, n1, &s2, 1, GW.data(), n1, go);
-    GemmSeg s3 = seg(Trans::kN, static_cast<const T*>(H), n0, out.q, n1, n0);
-    gemm<double>(n0, n1, &s3, 1, HQ.data(), n1, go);
-    colsum(KW, w, 1.0, err2);
-    colsum(GW, out.q, -2.0, err2);
-    colsum(HQ, out.q, 1.0, err2);
-    colsum(KW, w, 1.0, ref2);
-  } else {
+  detail::gram_output_errors<T>(w, n0, n1, G, H, K, same, out.q, threads, out);
+}
+
+namespace detail {
+
+void finish_rel(index_t n1, const std::vector<double>& err2, const std::vector<double>& ref2, GpfqOutput out) {
+  for (index_t j = 0; j < n1; ++j) {
+    const double e = std::sqrt(std::max(0.0, err2[j]));
+    const double r = std::sqrt(std::max(0.0, ref2[j]));
+    if (out.err) out.err[j] = e;
+    if (out.rel) out.rel[j] = r > 0 ? e / r : (e == 0 ? 0.0 : std::numeric_limits<double>::infinity());
+  }
+}
+
+template <typename T>
+void gram_output_errors(const float* w, index_t n0, index_t n1, const T* G, const T* H, T* K, bool same,
+                        const float* q, int threads, GpfqOutput out) {
+  if (!out.err && !out.rel) return;
+  if (!same && (!G || !K)) {
     for (index_t j = 0; j < n1; ++j) {
       if (out.err) out.err[j] = std::numeric_limits<double>::quiet_NaN();
       if (out.rel) out.rel[j] = std::numeric_limits<double>::quiet_NaN();
     }
     return;
   }
+  GemmOptions go;
+  go.threads = threads;
+  const std::size_t nn = static_cast<std::size_t>(n0 * n1);
+  std::vector<double> err2(n1, 0.0), ref2(n1, 0.0);
+  auto colsum = [&](const std::vector<double>& A, const auto* Bm, double scale, std::vector<double>& acc) {
+    for (index_t t = 0; t < n0; ++t)
+      for (index_t j = 0; j < n1; ++j) acc[j] += scale * A[t * n1 + j] * static_cast<double>(Bm[t * n1 + j]);
+  };
+  if (same) {
+    auto D = alloc<double>(nn, "W - Q");
+    for (std::size_t i = 0; i < nn; ++i) D[i] = static_cast<double>(w[i]) - static_cast<double>(q[i]);
+    auto HD = alloc<double>(nn, "H (W - Q)");
+    auto HW = alloc<double>(nn, "H W");
+    GemmSeg s1 = seg(Trans::kN, H, n0, static_cast<const double*>(D.data()), n1, n0);
+    gemm<double>(n0, n1, &s1, 1, HD.data(), n1, go);
+    GemmSeg s2 = seg(Trans::kN, H, n0, w, n1, n0);
+    gemm<double>(n0, n1, &s2, 1, HW.data(), n1, go);
+    colsum(HD, D.data(), 1.0, err2);
+    colsum(HW, w, 1.0, ref2);
+  } else {
+    mirror_lower(K, n0, n0);
+    const T* Kc = K;
+    auto KW = alloc<double>(nn, "K W");
+    auto GW = alloc<double>(nn, "G W");
+    auto HQ = alloc<double>(nn, "H Q");
+    GemmSeg s1 = seg(Trans::kN, Kc, n0, w, n1, n0);
+    gemm<double>(n0, n1, &s1, 1, KW.data(), n1, go);
+    GemmSeg s2 = seg(Trans::kN, G, n0, w, n1, n0);
+    gemm<double>(n0, n1, &s2, 1, GW.data(), n1, go);
+    GemmSeg s3 = seg(Trans::kN, H, n0, q, n1, n0);
+    gemm<double>(n0, n1, &s3, 1, HQ.data(), n1, go);
+    colsum(KW, w, 1.0, err2);
+    colsum(GW, q, -2.0, err2);
+    colsum(HQ, q, 1.0, err2);
+    colsum(KW, w, 1.0, ref2);
+  }
   finish_rel(n1, err2, ref2, out);
 }
+
+template void gram_output_errors<float>(const float*, index_t, index_t, const float*, const float*, float*, bool,
+                                        const float*, int, GpfqOutput);
+template void gram_output_errors<double>(const float*, index_t, index_t, const double*, const double*, double*, bool,
+                                         const float*, int, GpfqOutput);
+
+}  // namespace detail
 
 template void gpfq_direct<float>(const float*, index_t, index_t, const float*, const float*, index_t, const float*, int,
                                  const GpfqOptions&, GpfqOutput);

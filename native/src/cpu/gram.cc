@@ -9,10 +9,24 @@
 
 namespace qnn {
 
+namespace {
+
+// sums[c] += sum over rows of a[r * ld + c], c < d.
+void column_sums(const float* a, index_t rows, index_t d, index_t ld, double* sums) {
+  for (index_t r = 0; r < rows; ++r) {
+    const float* row = a + r * ld;
+    for (index_t c = 0; c < d; ++c) sums[c] += row[c];
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void gram_accumulate(T* G, T* H, T* K, index_t d, const float* x, const float* xq, index_t rows, index_t ldx,
-                     int threads) {
+                     int threads, double* sx, double* sxq) {
   if (rows <= 0 || d <= 0) return;
+  if (sx) column_sums(x, rows, d, ldx, sx);
+  if (sxq && xq) column_sums(xq, rows, d, ldx, sxq);
   GemmOptions full, lower;
   full.threads = lower.threads = threads;
   lower.lower_only = true;
@@ -77,7 +91,8 @@ index_t conv_rows(const ConvSpec& spec) {
 }
 
 template <typename T>
-void gram_accumulate_conv(T* G, T* H, T* K, const ConvSpec& spec, const float* x, const float* xq, int threads) {
+void gram_accumulate_conv(T* G, T* H, T* K, const ConvSpec& spec, const float* x, const float* xq, int threads,
+                          double* sx, double* sxq) {
   const ConvGeometry g = conv_geometry(spec);
   const index_t total = g.rows_per_image * spec.n;
   if (total == 0) return;
@@ -109,6 +124,18 @@ void gram_accumulate_conv(T* G, T* H, T* K, const ConvSpec& spec, const float* x
     const index_t rn = std::min(chunk, total - r0);
     im2col_rows(ps, g, x, r0, rn, px.data(), threads);
     if (xq) im2col_rows(ps, g, xq, r0, rn, pq.data(), threads);
+    // Column sums in the accumulator's (grouped) column order; per-channel patches are (k, c).
+    auto add_sums = [&](const float* p, double* s) {
+      if (!per_channel) {
+        column_sums(p, rn, cols, cols, s);
+        return;
+      }
+      for (index_t r = 0; r < rn; ++r)
+        for (index_t k = 0; k < kk; ++k)
+          for (index_t c = 0; c < spec.c; ++c) s[c * kk + k] += p[(r * kk + k) * spec.c + c];
+    };
+    if (sx) add_sums(px.data(), sx);
+    if (sxq && xq) add_sums(pq.data(), sxq);
     if (per_channel) {
       if (!xq) {
         channel_gram<T>(px.data(), px.data(), rn, kk, spec.c, accH.data(), true, threads);
@@ -136,10 +163,13 @@ void gram_accumulate_conv(T* G, T* H, T* K, const ConvSpec& spec, const float* x
   }
 }
 
-template void gram_accumulate<float>(float*, float*, float*, index_t, const float*, const float*, index_t, index_t, int);
+template void gram_accumulate<float>(float*, float*, float*, index_t, const float*, const float*, index_t, index_t, int,
+                                     double*, double*);
 template void gram_accumulate<double>(double*, double*, double*, index_t, const float*, const float*, index_t, index_t,
-                                      int);
-template void gram_accumulate_conv<float>(float*, float*, float*, const ConvSpec&, const float*, const float*, int);
-template void gram_accumulate_conv<double>(double*, double*, double*, const ConvSpec&, const float*, const float*, int);
+                                      int, double*, double*);
+template void gram_accumulate_conv<float>(float*, float*, float*, const ConvSpec&, const float*, const float*, int,
+                                          double*, double*);
+template void gram_accumulate_conv<double>(double*, double*, double*, const ConvSpec&, const float*, const float*, int,
+                                           double*, double*);
 
 }  // namespace qnn
