@@ -60,7 +60,7 @@ export interface QuantizeOptions {
   alphabet: AlphabetKind;
   /** p of the ZZS radius. */
   percentile: number;
-  /** Calibration samples (images) per layer; default: the whole train split up to 10,000. */
+  /** Calibration samples (images) per layer; default: up to 10,000 for dense-only networks, 2048 with conv layers. */
   samples?: number;
   /** Images pushed through the networks per step while capturing layer inputs. */
   batchSize: number;

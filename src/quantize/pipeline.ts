@@ -356,7 +356,9 @@ async function quantizeLayers(model: tfjs.LayersModel, train: Dataset, o: Quanti
   const dataDriven = o.method !== 'msq';
   const quant = await cloneModel(tf, model);
   const baseline = dataDriven ? await cloneModel(tf, model) : undefined;
-  const samples = Math.min(o.samples ?? Math.min(train.count, 10000), train.count);
+  // Every layer re-runs the network prefix over the calibration set, so conv networks default to
+  // 2048 images (ZZS's m for ResNet-18); dense-only networks, whose passes are cheap, to 10,000.
+  const samples = Math.min(o.samples ?? (plan.quantize.some((l) => l.kind !== 'dense') ? 2048 : 10000), train.count);
   const pick = (seed: number) => subset(train, stratifiedSample(train.y, train.numClasses, samples, seed));
   let calib = dataDriven ? pick(o.seed) : undefined;
   const layers: LayerRecord[] = [];

@@ -296,9 +296,10 @@ void gemm(index_t M, index_t N, const GemmSeg* segs, int nseg, T* C, index_t ldc
   const KernelFn<T> kernel = pick_kernel<T>();
   const int threads = std::max(1, opt.threads);
 
-  // Task grid: ~4 tasks per thread. Every row chunk re-packs B and every column chunk re-packs A,
+  // Task grid: ~4 tasks per thread (8 for lower-only, where tasks on the diagonal are half empty
+  // and those above it are skipped). Every row chunk re-packs B and every column chunk re-packs A,
   // so pick the split (n_rc x n_cc) that packs the fewest values: n_rc * N + n_cc * M.
-  const index_t target = 4 * static_cast<index_t>(threads);
+  const index_t target = (opt.lower_only ? 8 : 4) * static_cast<index_t>(threads);
   const index_t max_rc = ceil_div(M, MR), min_cc = ceil_div(N, NC), max_cc = ceil_div(N, NR);
   index_t best_rc = 1, best_cc = min_cc;
   double best_cost = -1;

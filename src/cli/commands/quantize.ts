@@ -89,7 +89,7 @@ const command: CommandModule<object, Args> = {
       .option('conv-scalar', { type: 'number', describe: 'Scalar for conv layers' })
       .option('alphabet', { type: 'string', choices: ['lybrand', 'zzs-linspace', 'zzs-uniform'], describe: 'Alphabet and radius rule (default: from the preset)' })
       .option('percentile', { type: 'number', describe: 'p of the ZZS radius (default 1)' })
-      .option('samples', { type: 'number', describe: 'Calibration images per layer (default: all of the train split, at most 10000)' })
+      .option('samples', { type: 'number', describe: 'Calibration images per layer (default: up to 10000 for dense-only networks, 2048 with conv layers)' })
       .option('batch-size', { type: 'number', describe: 'Images per capture step (default 256)' })
       .option('seed', { type: 'number', describe: 'Seed for every random choice (default 0)' })
       .option('fresh-per-layer', { type: 'boolean', describe: 'A fresh calibration subset per layer (ZZS)' })
