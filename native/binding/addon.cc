@@ -231,37 +231,6 @@ Napi::Value Msq(const Napi::CallbackInfo& info) {
   return out;
 }
 
-struct GpfqOut {
-  Napi::Int32Array codes;
-  Napi::Float32Array q;
-  Napi::Float64Array err, rel;
-  Napi::Object pin;
-  qnn::GpfqOutput raw() { return {codes.Data(), q.Data(), err.Data(), rel.Data()}; }
-};
-
-GpfqOut make_out(Napi::Env env, const Napi::Object& opts, index_t n0, index_t n1) {
-  GpfqOut o;
-  o.codes = Napi::Int32Array::New(env, static_cast<std::size_t>(n0 * n1));
-  o.q = Napi::Float32Array::New(env, static_cast<std::size_t>(n0 * n1));
-  o.err = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
-  o.rel = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
-  o.pin = pin_object(env, opts);
-  o.pin.Set("codes", o.codes);
-  o.pin.Set("q", o.q);
-  o.pin.Set("err", o.err);
-  o.pin.Set("rel", o.rel);
-  return o;
-}
-
-Napi::Value result_of(Napi::Env env, const Napi::Object& pin) {
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("codes", pin.Get("codes"));
-  r.Set("q", pin.Get("q"));
-  r.Set("error", pin.Get("err"));
-  r.Set("relError", pin.Get("rel"));
-  return r;
-}
-
 Napi::Value GpfqDirect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = get_object(info[0], "gpfqDirect options");
@@ -278,7 +247,7 @@ Napi::Value GpfqDirect(const Napi::CallbackInfo& info) {
   bool f64 = precision == "float64";
   bool cuda = parse_backend(o) == "cuda";
   qnn::GpfqOptions opt = parse_gpfq(o);
-  GpfqOut out = make_out(env, o, n0, n1);
+  GpfqOut out = make_gpfq_out(env, o, n0, n1);
   qnn::GpfqOutput raw = out.raw();
   Napi::Object pin = out.pin;
   return queue(
@@ -298,7 +267,16 @@ Napi::Value GpfqDirect(const Napi::CallbackInfo& info) {
           else qnn::gpfq_direct<float>(w.data, n0, n1, x.data, xqp, m, lv.data, nl, opt, raw);
         }
       },
-      [](Napi::Env e, Napi::Object pinned) { return result_of(e, pinned); });
+      [](Napi::Env e, Napi::Object pinned) { return gpfq_result(e, pinned); });
+}
+
+template <typename T>
+void run_gpfq_gram(bool cuda, const Array<float>& w, index_t n0, index_t n1, const GramArgs& b, bool same,
+                   const Array<float>& lv, const qnn::GpfqOptions& opt, qnn::GpfqOutput out) {
+  GramViews<T> v = gram_views<T>(b, n0 * n0);
+  const int nl = static_cast<int>(lv.length);
+  if (cuda) qnn::cuda::gpfq_gram<T>(w.data, n0, n1, v.G, v.H, v.K, same, lv.data, nl, opt, out);
+  else qnn::gpfq_gram<T>(w.data, n0, n1, v.G, v.H, v.K, same, lv.data, nl, opt, out);
 }
 
 Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
@@ -307,17 +285,11 @@ Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
   index_t n0 = get_int(o, "n0", 1, kMaxDim, 0, true), n1 = get_int(o, "n1", 1, kMaxDim, 0, true);
   Array<float> w = get_f32(o, "weights", checked_product(env, n0, n1, "n0 * n1"));
   bool same = get_bool(o, "same", false);
-  index_t dd = checked_product(env, n0, n0, "n0 * n0");
-  bool h64 = false, g64 = false, k64 = false;
-  Array<void> h = get_f32_or_f64(o, "h", dd, &h64);
-  Array<void> g = get_f32_or_f64(o, "g", dd, &g64, same);
-  Array<void> k = get_f32_or_f64(o, "k", dd, &k64, true);
-  if ((g.present && g64 != h64) || (k.present && k64 != h64))
-    throw_code(env, qnn::code::kType, "`g`, `h` and `k` must all be Float32Array or all Float64Array", true);
+  GramArgs b = parse_gram_buffers(env, o, checked_product(env, n0, n0, "n0 * n0"), !same);
   Array<float> lv = get_f32(o, "levels", -1);
   bool cuda = parse_backend(o) == "cuda";
   qnn::GpfqOptions opt = parse_gpfq(o);
-  GpfqOut out = make_out(env, o, n0, n1);
+  GpfqOut out = make_gpfq_out(env, o, n0, n1);
   qnn::GpfqOutput raw = out.raw();
   Napi::Object pin = out.pin;
   return queue(
@@ -325,44 +297,10 @@ Napi::Value GpfqGram(const Napi::CallbackInfo& info) {
       [=]() {
         check_levels(lv);
         check_finite(w.data, w.length, "weights");
-        int nl = static_cast<int>(lv.length);
-        if (h64) {
-          const double* G = g.present ? static_cast<const double*>(g.data) : nullptr;
-          double* H = static_cast<double*>(h.data);
-          double* K = k.present ? static_cast<double*>(k.data) : nullptr;
-          check_finite(H, dd, "h");
-          if (G) check_finite(G, dd, "g");
-          if (K) check_finite(K, dd, "k");
-          if (cuda) qnn::cuda::gpfq_gram<double>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
-          else qnn::gpfq_gram<double>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
-        } else {
-          const float* G = g.present ? static_cast<const float*>(g.data) : nullptr;
-          float* H = static_cast<float*>(h.data);
-          float* K = k.present ? static_cast<float*>(k.data) : nullptr;
-          check_finite(H, dd, "h");
-          if (G) check_finite(G, dd, "g");
-          if (K) check_finite(K, dd, "k");
-          if (cuda) qnn::cuda::gpfq_gram<float>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
-          else qnn::gpfq_gram<float>(w.data, n0, n1, G, H, K, same, lv.data, nl, opt, raw);
-        }
+        if (b.f64) run_gpfq_gram<double>(cuda, w, n0, n1, b, same, lv, opt, raw);
+        else run_gpfq_gram<float>(cuda, w, n0, n1, b, same, lv, opt, raw);
       },
-      [](Napi::Env e, Napi::Object pinned) { return result_of(e, pinned); });
-}
-
-struct GramArgs {
-  Array<void> g, h, k;
-  bool f64 = false;
-};
-
-GramArgs parse_gram_buffers(Napi::Env env, const Napi::Object& o, index_t elems, bool distinct) {
-  GramArgs a;
-  bool g64 = false, k64 = false;
-  a.h = get_f32_or_f64(o, "h", elems, &a.f64);
-  a.g = get_f32_or_f64(o, "g", elems, &g64, !distinct);
-  a.k = get_f32_or_f64(o, "k", elems, &k64, true);
-  if ((a.g.present && g64 != a.f64) || (a.k.present && k64 != a.f64))
-    throw_code(env, qnn::code::kType, "`g`, `h` and `k` must all be Float32Array or all Float64Array", true);
-  return a;
+      [](Napi::Env e, Napi::Object pinned) { return gpfq_result(e, pinned); });
 }
 
 // Optional Float64Array column-sum accumulators `sx` / `sxq` of `n` entries each.
@@ -407,14 +345,13 @@ Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
         check_finite(x.data, x.length, "x");
         if (xq.present) check_finite(xq.data, xq.length, "xq");
         const float* xqp = xq.present ? xq.data : nullptr;
-        if (b.f64)
-          qnn::gram_accumulate<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
-                                       static_cast<double*>(b.k.data), d, x.data, xqp, rows, d, threads, sums.sx,
-                                       sums.sxq);
-        else
-          qnn::gram_accumulate<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
-                                      static_cast<float*>(b.k.data), d, x.data, xqp, rows, d, threads, sums.sx,
-                                      sums.sxq);
+        if (b.f64) {
+          GramViews<double> v = gram_views<double>(b, 0);
+          qnn::gram_accumulate<double>(v.G, v.H, v.K, d, x.data, xqp, rows, d, threads, sums.sx, sums.sxq);
+        } else {
+          GramViews<float> v = gram_views<float>(b, 0);
+          qnn::gram_accumulate<float>(v.G, v.H, v.K, d, x.data, xqp, rows, d, threads, sums.sx, sums.sxq);
+        }
       },
       [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }
@@ -438,14 +375,13 @@ Napi::Value GramAccumulateConv(const Napi::CallbackInfo& info) {
         check_finite(x.data, x.length, "x");
         if (xq.present) check_finite(xq.data, xq.length, "xq");
         const float* xqp = xq.present ? xq.data : nullptr;
-        if (b.f64)
-          qnn::gram_accumulate_conv<double>(static_cast<double*>(b.g.data), static_cast<double*>(b.h.data),
-                                            static_cast<double*>(b.k.data), spec, x.data, xqp, threads, sums.sx,
-                                            sums.sxq);
-        else
-          qnn::gram_accumulate_conv<float>(static_cast<float*>(b.g.data), static_cast<float*>(b.h.data),
-                                           static_cast<float*>(b.k.data), spec, x.data, xqp, threads, sums.sx,
-                                           sums.sxq);
+        if (b.f64) {
+          GramViews<double> v = gram_views<double>(b, 0);
+          qnn::gram_accumulate_conv<double>(v.G, v.H, v.K, spec, x.data, xqp, threads, sums.sx, sums.sxq);
+        } else {
+          GramViews<float> v = gram_views<float>(b, 0);
+          qnn::gram_accumulate_conv<float>(v.G, v.H, v.K, spec, x.data, xqp, threads, sums.sx, sums.sxq);
+        }
       },
       [](Napi::Env e, Napi::Object) { return e.Undefined(); });
 }

@@ -165,6 +165,41 @@ Napi::Object get_object(const Napi::Value& v, const char* what) {
   return v.As<Napi::Object>();
 }
 
+GpfqOut make_gpfq_out(Napi::Env env, const Napi::Object& opts, index_t n0, index_t n1) {
+  GpfqOut o;
+  o.codes = Napi::Int32Array::New(env, static_cast<std::size_t>(n0 * n1));
+  o.q = Napi::Float32Array::New(env, static_cast<std::size_t>(n0 * n1));
+  o.err = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
+  o.rel = Napi::Float64Array::New(env, static_cast<std::size_t>(n1));
+  o.pin = Napi::Object::New(env);
+  o.pin.Set("opts", opts);
+  o.pin.Set("codes", o.codes);
+  o.pin.Set("q", o.q);
+  o.pin.Set("err", o.err);
+  o.pin.Set("rel", o.rel);
+  return o;
+}
+
+Napi::Value gpfq_result(Napi::Env env, const Napi::Object& pinned) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("codes", pinned.Get("codes"));
+  r.Set("q", pinned.Get("q"));
+  r.Set("error", pinned.Get("err"));
+  r.Set("relError", pinned.Get("rel"));
+  return r;
+}
+
+GramArgs parse_gram_buffers(Napi::Env env, const Napi::Object& o, index_t elems, bool distinct) {
+  GramArgs a;
+  bool g64 = false, k64 = false;
+  a.h = get_f32_or_f64(o, "h", elems, &a.f64);
+  a.g = get_f32_or_f64(o, "g", elems, &g64, !distinct);
+  a.k = get_f32_or_f64(o, "k", elems, &k64, true);
+  if ((a.g.present && g64 != a.f64) || (a.k.present && k64 != a.f64))
+    throw_code(env, qnn::code::kType, "`g`, `h` and `k` must all be Float32Array or all Float64Array", true);
+  return a;
+}
+
 void check_levels(const Array<float>& lv) {
   qnn::require(lv.length >= 1, qnn::code::kEmpty, "`levels` (the alphabet) must have at least one value");
   check_finite(lv.data, lv.length, "levels");

@@ -10,44 +10,15 @@
 #include "qnn/gpfq.h"
 #include "qnn/gram.h"
 #include "qnn/im2col.h"
+#include "fixtures.h"
 #include "qtest.h"
 
 using qnn::index_t;
 
 namespace {
 
-struct Problem {
-  index_t m, n0, n1;
-  std::vector<float> w, x, xq, levels;
-};
-
-Problem make_problem(index_t m, index_t n0, index_t n1, unsigned seed, bool distinct, std::vector<index_t> dead) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> nd(0, 1);
-  Problem p{m, n0, n1, {}, {}, {}, {}};
-  p.w.resize(n0 * n1);
-  for (auto& v : p.w) v = 0.3f * nd(g);
-  // Correlated, ReLU'd inputs.
-  p.x.resize(m * n0);
-  for (index_t i = 0; i < m; ++i) {
-    float common = nd(g);
-    for (index_t t = 0; t < n0; ++t) p.x[i * n0 + t] = std::max(0.0f, 0.7f * common + nd(g));
-  }
-  p.xq = p.x;
-  if (distinct)
-    for (auto& v : p.xq) v = std::max(0.0f, v + 0.1f * nd(g));
-  for (index_t t : dead)
-    for (index_t i = 0; i < m; ++i) {
-      p.xq[i * n0 + t] = 0.0f;
-      if (!distinct) p.x[i * n0 + t] = 0.0f;
-    }
-  qnn::AlphabetSpec spec;
-  spec.kind = qnn::AlphabetKind::kZzsLinspace;
-  spec.bits = 4;
-  spec.scalar = 1.2;
-  p.levels = qnn::make_alphabet(spec, p.w.data(), n0, n1);
-  return p;
-}
+using qtest::make_problem;
+using qtest::Problem;
 
 // ALGORITHMS.md 2.1, one neuron at a time, float64.
 std::vector<std::int32_t> reference(const Problem& p, const qnn::GpfqOptions& opt, std::vector<double>* err) {

@@ -9,51 +9,27 @@
 #include "qnn/gemm.h"
 #include "qnn/gptq.h"
 #include "qnn/gram.h"
+#include "fixtures.h"
 #include "qtest.h"
 
 using qnn::index_t;
 
 namespace {
 
-struct GProblem {
-  index_t m, n0, n1;
-  std::vector<float> w, x, xq, levels;
+struct GProblem : qtest::Problem {
   std::vector<double> G, H, K;  // full, symmetric (H, K)
 };
 
-// Correlated ReLU inputs (a common factor per sample), X~ = ReLU(X + noise) when distinct; dead
-// columns are zero in X~ (and in X unless distinct).
+// The shared seeded problem (3-bit alphabet, C = 1) with its float64 Gram matrices.
 GProblem make_gproblem(index_t m, index_t n0, index_t n1, unsigned seed, bool distinct,
                        const std::vector<index_t>& dead) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> nd(0, 1);
-  GProblem p{m, n0, n1, {}, {}, {}, {}, {}, {}, {}};
-  p.w.resize(n0 * n1);
-  for (auto& v : p.w) v = 0.3f * nd(g);
-  p.x.resize(m * n0);
-  for (index_t i = 0; i < m; ++i) {
-    float common = nd(g);
-    for (index_t t = 0; t < n0; ++t) p.x[i * n0 + t] = std::max(0.0f, 0.7f * common + nd(g));
-  }
-  p.xq = p.x;
-  if (distinct)
-    for (auto& v : p.xq) v = std::max(0.0f, v + 0.1f * nd(g));
-  for (index_t t : dead)
-    for (index_t i = 0; i < m; ++i) {
-      p.xq[i * n0 + t] = 0.0f;
-      if (!distinct) p.x[i * n0 + t] = 0.0f;
-    }
+  GProblem p{qtest::make_problem(m, n0, n1, seed, distinct, dead, 3, 1.0), {}, {}, {}};
   p.G.assign(n0 * n0, 0.0);
   p.H.assign(n0 * n0, 0.0);
   p.K.assign(n0 * n0, 0.0);
   qnn::gram_accumulate<double>(p.G.data(), p.H.data(), p.K.data(), n0, p.x.data(), p.xq.data(), m, n0, 2);
   qnn::mirror_lower(p.H.data(), n0, n0);
   qnn::mirror_lower(p.K.data(), n0, n0);
-  qnn::AlphabetSpec spec;
-  spec.kind = qnn::AlphabetKind::kZzsLinspace;
-  spec.bits = 3;
-  spec.scalar = 1.0;
-  p.levels = qnn::make_alphabet(spec, p.w.data(), n0, n1);
   return p;
 }
 

@@ -15,14 +15,12 @@
  *   4), packed LSB-first as in the packed format (`packCodes`); then the plain weights back to back,
  *   little-endian, in manifest order.
  */
-import { promises as fsp } from 'fs';
-import * as path from 'path';
-
 import type * as tfjs from '@tensorflow/tfjs';
 
 import { QnnError } from '../errors';
 import { decodeInq, encodeInq } from '../methods/inq';
-import { bytesOf, matchQuantized, modelFromArtifacts, MODEL_JSON, readModelJson, sizeOf, statOrUndefined, toArrayBuffer, writeDirAtomic } from './internal';
+import { BundleFormat, BundleWriter, modelFromBundle, readBundle } from './bundle';
+import { matchQuantized, sizeOf } from './internal';
 import { packCodes, unpackCodes } from './packed';
 import { dirSize } from './sizes';
 
@@ -50,15 +48,7 @@ interface InqEntry {
   offset: number;
 }
 
-interface InqManifest {
-  version: number;
-  file: string;
-  byteLength: number;
-  bitOrder: 'lsb-first';
-  modelTopology: object;
-  tensors: InqEntry[];
-  plain: { offset: number; weights: { name: string; shape: number[]; dtype: 'float32' | 'int32' }[] };
-}
+const FORMAT: BundleFormat = { format: 'qnn-inq', key: 'qnnInq', file: INQ_BIN, version: VERSION, name: 'INQ' };
 
 /** Options of {@link exportInq}. */
 export interface InqExportOptions {
@@ -81,8 +71,6 @@ export interface InqExport {
   tensors: { name: string; bits: number; n1: number; n2: number; bytes: number }[];
 }
 
-const align4 = (n: number): number => (n + 3) & ~3;
-
 /** The smallest exponent of a `bits`-bit tensor, as `inqExponents` computes it. */
 const lowestExponent = (n1: number, bits: number): number => Math.trunc(n1 + 1 - 2 ** (bits - 1) / 2);
 
@@ -93,8 +81,7 @@ const lowestExponent = (n1: number, bits: number): number => Math.trunc(n1 + 1 -
  */
 export async function exportInq(model: tfjs.LayersModel, tensors: InqExportTensor[], outDir: string, opts: InqExportOptions = {}): Promise<InqExport> {
   const plan = matchQuantized(model, tensors);
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
+  const bin = new BundleWriter();
   const entries: InqEntry[] = [];
   const packedBytes: number[] = [];
   for (const { weight, quantized } of plan) {
@@ -106,43 +93,11 @@ export async function exportInq(model: tfjs.LayersModel, tensors: InqExportTenso
       throw new QnnError(e instanceof QnnError ? e.code : 'QNN_E_INTERNAL', `INQ tensor '${weight.name}': ${(e as Error).message}`, { cause: e });
     }
     const packed = packCodes(codes, quantized.bits);
+    const offset = bin.put(packed);
     entries.push({ name: weight.name, shape: weight.shape, bits: quantized.bits, n1: quantized.n1, n2: lowestExponent(quantized.n1, quantized.bits), offset });
     packedBytes.push(packed.byteLength);
-    chunks.push(packed);
-    const end = align4(offset + packed.byteLength);
-    if (end > offset + packed.byteLength) chunks.push(new Uint8Array(end - offset - packed.byteLength));
-    offset = end;
   }
-  const plainOffset = offset;
-  const plain = plan.filter((p) => !p.quantized).map((p) => p.weight);
-  for (const w of plain) {
-    chunks.push(bytesOf(w.values));
-    offset += w.values.byteLength;
-  }
-  const manifest: InqManifest = {
-    version: VERSION,
-    file: INQ_BIN,
-    byteLength: offset,
-    bitOrder: 'lsb-first',
-    modelTopology: model.toJSON(null, false) as object,
-    tensors: entries,
-    plain: { offset: plainOffset, weights: plain.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) },
-  };
-  const json = {
-    format: 'qnn-inq',
-    generatedBy: 'qnn-native',
-    convertedBy: 'qnn-native',
-    ...(opts.metadata ? { userDefinedMetadata: opts.metadata } : {}),
-    qnnInq: manifest,
-  };
-  await writeDirAtomic(
-    outDir,
-    [
-      { name: INQ_BIN, data: Buffer.concat(chunks) },
-      { name: MODEL_JSON, data: JSON.stringify(json) },
-    ],
-    { overwrite: opts.overwrite },
-  );
+  await bin.write(outDir, FORMAT, model, entries, plan.filter((p) => !p.quantized).map((p) => p.weight), opts);
   return {
     dir: outDir,
     ...(await dirSize(outDir)),
@@ -157,52 +112,19 @@ export async function exportInq(model: tfjs.LayersModel, tensors: InqExportTenso
  * model with stock `tf.loadLayersModel`.
  */
 export async function loadInq(dir: string): Promise<tfjs.LayersModel> {
-  const loc = await readModelJson(dir);
-  const m = loc.json.qnnInq as InqManifest | undefined;
-  const corrupt = (what: string): QnnError =>
-    new QnnError('QNN_E_MODEL', `${loc.jsonPath}: ${what}`, { hint: 'The INQ model is corrupt or truncated; export it again' });
-  if (m === null || typeof m !== 'object') throw corrupt('no qnnInq manifest (not a qnn-native INQ model)');
-  if (m.version !== VERSION) {
-    throw new QnnError('QNN_E_UNSUPPORTED', `${loc.jsonPath}: INQ format version ${String(m.version)} is not supported (this build reads version ${VERSION})`);
-  }
-  if (!Array.isArray(m.tensors) || !m.plain || !Array.isArray(m.plain.weights) || typeof m.modelTopology !== 'object' || !Number.isInteger(m.byteLength)) {
-    throw corrupt('the qnnInq manifest is incomplete');
-  }
-  const binPath = path.join(loc.dir, INQ_BIN);
-  const st = await statOrUndefined(binPath);
-  if (!st) throw new QnnError('QNN_E_IO', `${binPath} (listed in ${loc.jsonPath}) not found`, { hint: `Copy ${INQ_BIN} next to model.json` });
-  if (st.size !== m.byteLength) throw corrupt(`${INQ_BIN} has ${st.size} bytes but model.json needs ${m.byteLength}`);
-  const bin = new Uint8Array(await fsp.readFile(binPath));
-  const slice = (off: number, len: number, what: string): Uint8Array => {
-    if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= bin.byteLength)) throw corrupt(`${what} lies outside ${INQ_BIN}`);
-    return bin.subarray(off, off + len);
-  };
-  const specs: tfjs.io.WeightsManifestEntry[] = [];
-  const chunks: Uint8Array[] = [];
-  for (const e of m.tensors) {
+  const r = await readBundle<InqEntry>(dir, FORMAT);
+  const decoded = r.manifest.tensors.map((e) => {
     const n = Array.isArray(e.shape) && e.shape.every((d) => Number.isInteger(d) && d >= 0) ? sizeOf(e.shape) : NaN;
     const okBits = Number.isInteger(e.bits) && e.bits >= 2 && e.bits <= 16;
     if (!(Number.isInteger(n) && okBits && Number.isInteger(e.n1) && e.n1 <= 127 && e.n2 === lowestExponent(e.n1, e.bits))) {
-      throw corrupt(`INQ tensor '${String(e.name)}' has an inconsistent entry (shape, bits, n1, n2)`);
+      throw r.corrupt(`INQ tensor '${String(e.name)}' has an inconsistent entry (shape, bits, n1, n2)`);
     }
-    const codes = unpackCodes(slice(e.offset, Math.ceil((n * e.bits) / 8), `the codes of '${e.name}'`), n, e.bits);
-    let values: Float32Array;
+    const codes = unpackCodes(r.slice(e.offset, Math.ceil((n * e.bits) / 8), `the codes of '${e.name}'`), n, e.bits);
     try {
-      values = decodeInq({ codes, n1: e.n1, bits: e.bits });
+      return { name: e.name, shape: e.shape, values: decodeInq({ codes, n1: e.n1, bits: e.bits }) };
     } catch (err) {
-      throw corrupt(`INQ tensor '${e.name}': ${(err as Error).message}`);
+      throw r.corrupt(`INQ tensor '${e.name}': ${(err as Error).message}`);
     }
-    specs.push({ name: e.name, shape: e.shape, dtype: 'float32' });
-    chunks.push(bytesOf(values));
-  }
-  const plainBytes = m.plain.weights.reduce((s, w) => s + (Array.isArray(w.shape) ? sizeOf(w.shape) : NaN) * 4, 0);
-  chunks.push(slice(m.plain.offset, plainBytes, 'the plain weights'));
-  specs.push(...m.plain.weights);
-  const artifacts: tfjs.io.ModelArtifacts = {
-    modelTopology: m.modelTopology,
-    format: 'layers-model',
-    weightSpecs: specs,
-    weightData: toArrayBuffer(new Uint8Array(Buffer.concat(chunks))),
-  };
-  return modelFromArtifacts(artifacts, loc.jsonPath);
+  });
+  return modelFromBundle(r, decoded);
 }

@@ -17,14 +17,12 @@
  *   in manifest order. Codes are LSB-first: code i occupies stream bits [i·bits, (i+1)·bits), its
  *   least significant bit first, and stream bit j is bit (j mod 8) of byte ⌊j/8⌋.
  */
-import { promises as fsp } from 'fs';
-import * as path from 'path';
-
 import type * as tfjs from '@tensorflow/tfjs';
 
 import { QnnError } from '../errors';
 import type { QuantizedTensor } from './export';
-import { bytesOf, matchQuantized, modelFromArtifacts, MODEL_JSON, readModelJson, sizeOf, statOrUndefined, toArrayBuffer, writeDirAtomic } from './internal';
+import { BundleFormat, BundleWriter, modelFromBundle, readBundle } from './bundle';
+import { bytesOf, matchQuantized, sizeOf, toArrayBuffer } from './internal';
 import { dirSize } from './sizes';
 
 /** Name of the data file of a packed directory. */
@@ -43,24 +41,13 @@ interface PackedEntry {
   codesBitLength: number;
 }
 
-interface PackedManifest {
-  version: number;
-  file: string;
-  byteLength: number;
-  bitOrder: 'lsb-first';
-  modelTopology: object;
-  tensors: PackedEntry[];
-  plain: { offset: number; weights: { name: string; shape: number[]; dtype: 'float32' | 'int32' }[] };
-}
+const FORMAT: BundleFormat = { format: 'qnn-packed', key: 'qnnPacked', file: PACKED_BIN, version: VERSION, name: 'packed' };
 
-/** Bits per code for `levels` distinct values: ceil(log2(levels)), 0 for a single level. */
 function bitsFor(levels: number): number {
   let bits = 0;
   while (2 ** bits < levels) bits++;
   return bits;
 }
-
-const align4 = (n: number): number => (n + 3) & ~3;
 
 /** Packs `codes` (each < 2^bits, bits ≤ 16) LSB-first into ceil(n·bits/8) bytes. */
 export function packCodes(codes: ArrayLike<number>, bits: number): Uint8Array {
@@ -145,56 +132,17 @@ export interface PackedExport {
  */
 export async function exportPacked(model: tfjs.LayersModel, tensors: QuantizedTensor[], outDir: string, opts: PackedOptions = {}): Promise<PackedExport> {
   const plan = matchQuantized(model, tensors);
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
-  const put = (bytes: Uint8Array): number => {
-    const at = offset;
-    chunks.push(bytes);
-    offset += bytes.byteLength;
-    const pad = align4(offset) - offset;
-    if (pad) chunks.push(new Uint8Array(pad));
-    offset += pad;
-    return at;
-  };
+  const bin = new BundleWriter();
   const entries: PackedEntry[] = [];
   for (const { weight, quantized } of plan) {
     if (!quantized) continue;
     const { levels, codes } = levelsAndCodes(quantized);
     const bits = bitsFor(levels.length);
-    const levelsOffset = put(bytesOf(levels));
-    const codesOffset = put(packCodes(codes, bits));
+    const levelsOffset = bin.put(bytesOf(levels));
+    const codesOffset = bin.put(packCodes(codes, bits));
     entries.push({ name: weight.name, shape: weight.shape, bits, levelsOffset, levelsCount: levels.length, codesOffset, codesBitLength: codes.length * bits });
   }
-  const plainOffset = offset;
-  const plain = plan.filter((p) => !p.quantized).map((p) => p.weight);
-  for (const w of plain) {
-    chunks.push(bytesOf(w.values));
-    offset += w.values.byteLength;
-  }
-  const manifest: PackedManifest = {
-    version: VERSION,
-    file: PACKED_BIN,
-    byteLength: offset,
-    bitOrder: 'lsb-first',
-    modelTopology: model.toJSON(null, false) as object,
-    tensors: entries,
-    plain: { offset: plainOffset, weights: plain.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) },
-  };
-  const json = {
-    format: 'qnn-packed',
-    generatedBy: 'qnn-native',
-    convertedBy: 'qnn-native',
-    ...(opts.metadata ? { userDefinedMetadata: opts.metadata } : {}),
-    qnnPacked: manifest,
-  };
-  await writeDirAtomic(
-    outDir,
-    [
-      { name: PACKED_BIN, data: Buffer.concat(chunks) },
-      { name: MODEL_JSON, data: JSON.stringify(json) },
-    ],
-    { overwrite: opts.overwrite },
-  );
+  await bin.write(outDir, FORMAT, model, entries, plan.filter((p) => !p.quantized).map((p) => p.weight), opts);
   return {
     dir: outDir,
     ...(await dirSize(outDir)),
@@ -208,51 +156,20 @@ export async function exportPacked(model: tfjs.LayersModel, tensors: QuantizedTe
  * with stock `tf.loadLayersModel`.
  */
 export async function loadPacked(dir: string): Promise<tfjs.LayersModel> {
-  const loc = await readModelJson(dir);
-  const m = loc.json.qnnPacked as PackedManifest | undefined;
-  const corrupt = (what: string): QnnError =>
-    new QnnError('QNN_E_MODEL', `${loc.jsonPath}: ${what}`, { hint: 'The packed model is corrupt or truncated; export it again' });
-  if (m === null || typeof m !== 'object') throw corrupt('no qnnPacked manifest (not a qnn-native packed model)');
-  if (m.version !== VERSION) {
-    throw new QnnError('QNN_E_UNSUPPORTED', `${loc.jsonPath}: packed format version ${String(m.version)} is not supported (this build reads version ${VERSION})`);
-  }
-  if (!Array.isArray(m.tensors) || !m.plain || !Array.isArray(m.plain.weights) || typeof m.modelTopology !== 'object' || !Number.isInteger(m.byteLength)) {
-    throw corrupt('the qnnPacked manifest is incomplete');
-  }
-  const binPath = path.join(loc.dir, PACKED_BIN);
-  const st = await statOrUndefined(binPath);
-  if (!st) throw new QnnError('QNN_E_IO', `${binPath} (listed in ${loc.jsonPath}) not found`, { hint: 'Copy packed.bin next to model.json' });
-  if (st.size !== m.byteLength) throw corrupt(`${PACKED_BIN} has ${st.size} bytes but model.json needs ${m.byteLength}`);
-  const bin = new Uint8Array(await fsp.readFile(binPath));
-  const slice = (off: number, len: number, what: string): Uint8Array => {
-    if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= bin.byteLength)) throw corrupt(`${what} lies outside ${PACKED_BIN}`);
-    return bin.subarray(off, off + len);
-  };
-  const specs: tfjs.io.WeightsManifestEntry[] = [];
-  const chunks: Uint8Array[] = [];
-  for (const e of m.tensors) {
+  const r = await readBundle<PackedEntry>(dir, FORMAT);
+  const decoded = r.manifest.tensors.map((e) => {
     const n = Array.isArray(e.shape) ? sizeOf(e.shape) : NaN;
     if (!(Number.isInteger(n) && Number.isInteger(e.levelsCount) && e.levelsCount >= 1 && e.levelsCount <= MAX_LEVELS && e.bits === bitsFor(e.levelsCount) && e.codesBitLength === n * e.bits)) {
-      throw corrupt(`packed tensor '${String(e.name)}' has an inconsistent entry (shape, bits, levels, code length)`);
+      throw r.corrupt(`packed tensor '${String(e.name)}' has an inconsistent entry (shape, bits, levels, code length)`);
     }
-    const levels = new Float32Array(toArrayBuffer(slice(e.levelsOffset, 4 * e.levelsCount, `the levels of '${e.name}'`)));
-    const codes = unpackCodes(slice(e.codesOffset, Math.ceil(e.codesBitLength / 8), `the codes of '${e.name}'`), n, e.bits);
+    const levels = new Float32Array(toArrayBuffer(r.slice(e.levelsOffset, 4 * e.levelsCount, `the levels of '${e.name}'`)));
+    const codes = unpackCodes(r.slice(e.codesOffset, Math.ceil(e.codesBitLength / 8), `the codes of '${e.name}'`), n, e.bits);
     const values = new Float32Array(n);
     for (let i = 0; i < n; i++) {
-      if (codes[i] >= e.levelsCount) throw corrupt(`packed tensor '${e.name}' has code ${codes[i]} but only ${e.levelsCount} levels`);
+      if (codes[i] >= e.levelsCount) throw r.corrupt(`packed tensor '${e.name}' has code ${codes[i]} but only ${e.levelsCount} levels`);
       values[i] = levels[codes[i]];
     }
-    specs.push({ name: e.name, shape: e.shape, dtype: 'float32' });
-    chunks.push(bytesOf(values));
-  }
-  const plainBytes = m.plain.weights.reduce((s, w) => s + (Array.isArray(w.shape) ? sizeOf(w.shape) : NaN) * 4, 0);
-  chunks.push(slice(m.plain.offset, plainBytes, 'the float32 weights'));
-  specs.push(...m.plain.weights);
-  const artifacts: tfjs.io.ModelArtifacts = {
-    modelTopology: m.modelTopology,
-    format: 'layers-model',
-    weightSpecs: specs,
-    weightData: toArrayBuffer(new Uint8Array(Buffer.concat(chunks))),
-  };
-  return modelFromArtifacts(artifacts, loc.jsonPath);
+    return { name: e.name, shape: e.shape, values };
+  });
+  return modelFromBundle(r, decoded);
 }

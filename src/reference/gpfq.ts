@@ -134,9 +134,6 @@ export function gpfqGramRef(
 ): GpfqRefResult {
   const out = newResult(n0, n1);
   const G = same ? h : g!;
-  const K = same ? h : k;
-  // Symmetric access through the lower triangle, as the native code does after mirroring.
-  const sym = (A: GramArray, i: number, j: number) => (i >= j ? A[i * n0 + j] : A[j * n0 + i]);
   const qd = new Float64Array(n0);
   for (let j = 0; j < n1; j++) {
     const rng = new Rng32(mixSeed(o.quant.seed, j));
@@ -150,26 +147,57 @@ export function gpfqGramRef(
       out.codes[t * n1 + j] = idx;
       out.q[t * n1 + j] = qv;
     }
-    if (!K) {
-      out.error[j] = NaN;
-      out.relError[j] = NaN;
-      continue;
-    }
-    // ||Xw - Xq q||^2 = w'Kw - 2 q'Gw + q'Hq
-    let wkw = 0;
-    let qgw = 0;
-    let qhq = 0;
+  }
+  const e = gramOutputErrorsRef(w, out.q, n0, n1, g, h, k, same);
+  out.error.set(e.error);
+  out.relError.set(e.relError);
+  return out;
+}
+
+/**
+ * Per-neuron ||Xw − X~q|| and its ratio to ||Xw|| from the Gram matrices, in double, as the native
+ * code computes them: wᵀKw − 2qᵀGw + qᵀHq (same inputs: (w − q)ᵀH(w − q)); H and K are read
+ * through their lower triangles. NaN when not same and G or K is missing.
+ */
+export function gramOutputErrorsRef(
+  w: Float32Array,
+  q: Float32Array,
+  n0: number,
+  n1: number,
+  g: GramArray | undefined,
+  h: GramArray,
+  k: GramArray | undefined,
+  same: boolean,
+): { error: Float64Array; relError: Float64Array } {
+  const error = new Float64Array(n1);
+  const relError = new Float64Array(n1);
+  if (!same && (!g || !k)) {
+    error.fill(NaN);
+    relError.fill(NaN);
+    return { error, relError };
+  }
+  const sym = (A: GramArray, i: number, j: number) => (i >= j ? A[i * n0 + j] : A[j * n0 + i]);
+  for (let j = 0; j < n1; j++) {
+    let e2 = 0;
+    let r2 = 0;
     for (let a = 0; a < n0; a++) {
       const wa = w[a * n1 + j];
-      const qa = qd[a];
+      const qa = q[a * n1 + j];
       for (let b = 0; b < n0; b++) {
         const wb = w[b * n1 + j];
-        wkw += wa * sym(K, a, b) * wb;
-        qgw += qa * (same ? sym(h, a, b) : G[a * n0 + b]) * wb;
-        qhq += qa * sym(h, a, b) * qd[b];
+        const qb = q[b * n1 + j];
+        if (same) {
+          const hab = sym(h, a, b);
+          e2 += (wa - qa) * hab * (wb - qb);
+          r2 += wa * hab * wb;
+        } else {
+          const kab = sym(k!, a, b);
+          e2 += wa * kab * wb - 2 * qa * g![a * n0 + b] * wb + qa * sym(h, a, b) * qb;
+          r2 += wa * kab * wb;
+        }
       }
     }
-    [out.error[j], out.relError[j]] = relative(wkw - 2 * qgw + qhq, wkw);
+    [error[j], relError[j]] = relative(e2, r2);
   }
-  return out;
+  return { error, relError };
 }

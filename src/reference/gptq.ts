@@ -8,6 +8,7 @@
 import { QnnError } from '../errors';
 import type { GramArray } from '../native/types';
 import { mixSeed, Rng32 } from '../util/rng';
+import { gramOutputErrorsRef } from './gpfq';
 import { QuantSpec, quantizeIndex } from './quantizer';
 
 export interface GptqRefOptions {
@@ -141,37 +142,6 @@ export function gptqRef(
     }
   }
 
-  const error = new Float64Array(n1);
-  const relError = new Float64Array(n1);
-  if (!same && (!g || !k)) {
-    error.fill(NaN);
-    relError.fill(NaN);
-    return { codes, q, error, relError };
-  }
-  for (let j = 0; j < n1; j++) {
-    let e2 = 0;
-    let r2 = 0;
-    for (let a = 0; a < n; a++) {
-      const wa = w[a * n1 + j];
-      const qa = q[a * n1 + j];
-      for (let b = 0; b < n; b++) {
-        const wb = w[b * n1 + j];
-        const qb = q[b * n1 + j];
-        if (same) {
-          const hab = sym(h, a, b);
-          e2 += (wa - qa) * hab * (wb - qb);
-          r2 += wa * hab * wb;
-        } else {
-          const kab = sym(k!, a, b);
-          e2 += wa * kab * wb - 2 * qa * g![a * n + b] * wb + qa * sym(h, a, b) * qb;
-          r2 += wa * kab * wb;
-        }
-      }
-    }
-    const e = Math.sqrt(Math.max(0, e2));
-    const r = Math.sqrt(Math.max(0, r2));
-    error[j] = e;
-    relError[j] = r > 0 ? e / r : e === 0 ? 0 : Infinity;
-  }
+  const { error, relError } = gramOutputErrorsRef(w, q, n, n1, g, h, k, same);
   return { codes, q, error, relError };
 }

@@ -109,6 +109,8 @@ export interface RunSettings {
   validationFraction: number;
   /** Training images actually used (after maxTrain and the validation hold-out). */
   trainCount: number;
+  /** describeAugmentation() of the run ('none' without augmentation). */
+  augmentation?: string;
 }
 
 /**
@@ -130,7 +132,10 @@ export function deviationsFromPaper(recipe: RecipeName, run: RunSettings): strin
   if (run.validationFraction !== paper.validationFraction) {
     out.push(`validation fraction ${run.validationFraction} instead of ${paper.validationFraction}`);
   }
-  if (paper.augmentation) out.push(`no data augmentation (the paper used ${paper.augmentation})`);
+  const aug = run.augmentation ?? 'none';
+  if ((paper.augmentation ?? 'none') !== aug) {
+    out.push(aug === 'none' ? `no data augmentation (the paper used ${paper.augmentation})` : `data augmentation: ${aug} (the paper used ${paper.augmentation ?? 'none'})`);
+  }
   return out;
 }
 

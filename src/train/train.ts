@@ -10,7 +10,8 @@ import { QnnError } from '../errors';
 import { checkModelMatches, evaluate, type EvaluateResult } from '../eval/evaluate';
 import { getTf } from '../tf/runtime';
 import { createProgress } from '../util/progress';
-import { mixSeed, permutation } from '../util/rng';
+import { mixSeed, permutation, Rng32 } from '../util/rng';
+import { Augmentation, augmentBatch, checkAugmentation } from './augment';
 import type { OptimizerName } from './recipes';
 
 /** Options of {@link trainModel}. */
@@ -35,6 +36,8 @@ export interface TrainOptions {
   onEpoch?: (record: EpochRecord) => void;
   /** Called before every training step; throw (e.g. QNN_E_ABORTED) to stop. */
   checkAbort?: () => void;
+  /** Seeded per-step augmentation of image samples (shifts, flips). */
+  augment?: Augmentation;
   /** No progress output. */
   quiet?: boolean;
 }
@@ -108,6 +111,7 @@ export async function trainModel(
   if (!(valFraction >= 0 && valFraction < 1)) {
     throw new QnnError('QNN_E_RANGE', `validation fraction must be in [0, 1) (got ${valFraction})`);
   }
+  if (opts.augment) checkAugmentation(opts.augment);
   checkModelMatches(model, train, 'training split');
   if (test) checkModelMatches(model, test, 'test split');
   const k = train.numClasses;
@@ -154,6 +158,7 @@ export async function trainModel(
           yb[i * k + train.y[idx]] = 1;
         }
         const stepSeed = mixSeed(opts.seed ^ 0x5eed, step++);
+        if (opts.augment) augmentBatch(xb, b, train.shape, opts.augment, new Rng32(mixSeed(stepSeed, 0xa06)));
         dropouts.forEach((d, j) => (d.seed = mixSeed(stepSeed, j)));
         const xt = tf.tensor(xb, [b, ...train.shape]);
         const yt = tf.tensor2d(yb, [b, k]);

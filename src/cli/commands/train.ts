@@ -16,6 +16,7 @@ import { percent } from '../../eval/evaluate';
 import { checkOutputDir } from '../../io/internal';
 import { saveModel } from '../../io/model_io';
 import { getTf, tfRuntimeInfo } from '../../tf/runtime';
+import { describeAugmentation } from '../../train/augment';
 import { buildModel, checkRecipe, deviationsFromPaper, RECIPES, type OptimizerName, type RecipeName } from '../../train/recipes';
 import { TRAIN_JSON, type TrainRecord } from '../../train/record';
 import { trainModel } from '../../train/train';
@@ -38,6 +39,8 @@ interface Args {
   force: boolean;
   json: boolean;
   quiet: boolean;
+  'augment-shift'?: number;
+  'augment-flip': boolean;
 }
 
 function defaultsText(pick: (d: (typeof RECIPES)[RecipeName]['defaults']) => unknown): string {
@@ -88,6 +91,8 @@ const command: CommandModule<object, Args> = {
       .option('data-seed', { type: 'number', default: 0, describe: 'Seed of the dataset split/subsets (keep 0 to train and test on the standard split)' })
       .option('max-train', { type: 'number', describe: 'Train on a seeded, class-stratified subset of at most this many images' })
       .option('validation-fraction', { type: 'number', default: 0, describe: 'Hold out the last fraction of the training split and report its accuracy per epoch' })
+      .option('augment-shift', { type: 'number', describe: 'Random width/height shifts up to this fraction of the image (e.g. 0.1; edge pixels repeated)' })
+      .option('augment-flip', { type: 'boolean', default: false, describe: 'Random horizontal flips' })
       .option('out', { type: 'string', describe: 'Output model directory (default: trained-<recipe>)' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing output directory' })
       .epilog(describeDatasetSpecs()) as unknown as Argv<Args>,
@@ -113,6 +118,9 @@ const command: CommandModule<object, Args> = {
     checkNumber('data-seed', settings.dataSeed, 'int0');
     checkNumber('max-train', settings.maxTrain, 'int');
     checkNumber('validation-fraction', settings.validationFraction, 'fraction');
+    checkNumber('augment-shift', argv['augment-shift'], 'fraction');
+    const augment = argv['augment-shift'] || argv['augment-flip'] ? { shift: argv['augment-shift'], flip: argv['augment-flip'] } : undefined;
+    const augmentation = augment ? describeAugmentation(augment) : 'none';
     const out = path.resolve(argv.out ?? `trained-${recipe}`);
     await checkOutputDir(out, argv.force);
 
@@ -126,7 +134,7 @@ const command: CommandModule<object, Args> = {
     });
     const loadSeconds = (Date.now() - t0) / 1000;
     const model = await buildModel(recipe, { inputShape: data.train.shape, numClasses: data.train.numClasses, seed: settings.seed });
-    const result = await trainModel(model, data, { ...settings, quiet: argv.quiet });
+    const result = await trainModel(model, data, { ...settings, augment, quiet: argv.quiet });
     const test = result.test!;
     const record: TrainRecord = {
       tool: 'qnn-native train',
@@ -135,9 +143,9 @@ const command: CommandModule<object, Args> = {
       recipeDescription: RECIPES[recipe].description,
       parameters: model.countParams(),
       data: { spec: data.spec, description: data.description, settings: data.settings },
-      settings: { ...settings, loss: 'categoricalCrossentropy', shuffle: 'seeded permutation per epoch', augmentation: 'none' },
+      settings: { ...settings, loss: 'categoricalCrossentropy', shuffle: 'seeded permutation per epoch', augmentation },
       paper: RECIPES[recipe].paper ?? null,
-      deviations: deviationsFromPaper(recipe, { ...settings, trainCount: result.trainCount }),
+      deviations: deviationsFromPaper(recipe, { ...settings, augmentation, trainCount: result.trainCount }),
       trainCount: result.trainCount,
       validationCount: result.validationCount,
       history: result.history,
