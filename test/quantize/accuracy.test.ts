@@ -23,8 +23,8 @@ beforeAll(async () => {
 });
 
 describe('bundled MNIST MLP on the bundled MNIST digits (seed 0)', () => {
-  it('the analog model is the one the README describes (≥ 95 % top-1 on 2000 test digits)', () => {
-    expect(analog).toBeGreaterThanOrEqual(0.95);
+  it('the analog model is the one the README describes (≥ 97 % top-1 on 2000 test digits)', () => {
+    expect(analog).toBeGreaterThanOrEqual(0.97);
   });
 
   it('4 bits (16 levels, C = 3): GPFQ within 1 pt of analog', async () => {
@@ -33,13 +33,12 @@ describe('bundled MNIST MLP on the bundled MNIST digits (seed 0)', () => {
     expect(analog - gpfq).toBeLessThanOrEqual(0.01);
   });
 
-  it('ternary, C = 3: GPFQ stays within 2.5 pt of analog while MSQ with the same alphabet loses more than 8 pt', async () => {
+  it('ternary, C = 3: GPFQ stays within 2 pt of analog and at least 2 pt above MSQ with the same alphabet', async () => {
     const net = await quantizeNetwork(model, data.train, resolveOptions({ bits: Math.log2(3), scalar: 3, quiet: true }));
     const gpfq = (await evaluate(net.quantized, data.test, { quiet: true })).top1;
     const msq = (await evaluate(net.baseline!, data.test, { quiet: true })).top1;
-    expect(analog - gpfq).toBeLessThanOrEqual(0.025);
-    expect(analog - msq).toBeGreaterThan(0.08);
-    expect(gpfq - msq).toBeGreaterThan(0.05);
+    expect(analog - gpfq).toBeLessThanOrEqual(0.02);
+    expect(gpfq - msq).toBeGreaterThanOrEqual(0.02);
     // Per-layer relative errors are reported and GPFQ errors are below 1 (a real fit).
     for (const l of net.layers) expect(l.relError!.layer).toBeLessThan(1);
   });

@@ -794,6 +794,26 @@ std::size_t estimate_gpfq_gram_bytes(index_t n0, index_t n1, bool f64, bool same
 
 // X, Xq, W and the alphabet are uploaded once; U stays on the device; codes, q and the error sums
 // come back at the end.
+namespace {
+
+// The block sweep's arguments over the device buffers `b` of either form (R, w, q, codes, rng, levels).
+template <typename T, typename Bufs>
+dev::Sweep<T> make_sweep(const Bufs& b, index_t n1, int n_levels, const GpfqOptions& opt) {
+  dev::Sweep<T> sw;
+  sw.n1 = n1;
+  sw.R = b.R;
+  sw.w = b.w;
+  sw.q = b.q;
+  sw.codes = b.codes;
+  sw.rng = b.rng;
+  sw.quant = quant_args(b.levels, n_levels, opt.quant);
+  sw.dead_zero = opt.dead == DeadRule::kZero;
+  sw.shortcut = opt.shortcut;
+  return sw;
+}
+
+}  // namespace
+
 template <typename T>
 void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const float* xq, index_t m,
                  const float* levels, int n_levels, const GpfqOptions& opt, GpfqOutput out) {
@@ -824,16 +844,7 @@ void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const f
   to_device(b.rng, rng.data(), n1, cs);
   zero(b.U, m * n1, cs);
 
-  dev::Sweep<T> sw;
-  sw.n1 = n1;
-  sw.R = b.R;
-  sw.w = b.w;
-  sw.q = b.q;
-  sw.codes = b.codes;
-  sw.rng = b.rng;
-  sw.quant = quant_args(b.levels, n_levels, opt.quant);
-  sw.dead_zero = opt.dead == DeadRule::kZero;
-  sw.shortcut = opt.shortcut;
+  dev::Sweep<T> sw = make_sweep<T>(b, n1, n_levels, opt);
   for (index_t t0 = 0; t0 < n0; t0 += s.B) {
     const index_t bs = std::min(s.B, n0 - t0);
     zero(b.R, bs * n1, cs);
@@ -942,16 +953,7 @@ void gpfq_gram(const float* w, index_t n0, index_t n1, const T* G, const T* H, c
   to_device(b.rng, rng.data(), n1, cs);
   const T* Gp = same ? b.H : b.G;
 
-  dev::Sweep<T> sw;
-  sw.n1 = n1;
-  sw.R = b.R;
-  sw.w = b.w;
-  sw.q = b.q;
-  sw.codes = b.codes;
-  sw.rng = b.rng;
-  sw.quant = quant_args(b.levels, n_levels, opt.quant);
-  sw.dead_zero = opt.dead == DeadRule::kZero;
-  sw.shortcut = opt.shortcut;
+  dev::Sweep<T> sw = make_sweep<T>(b, n1, n_levels, opt);
   for (index_t t0 = 0; t0 < n0; t0 += s.B) {
     const index_t bs = std::min(s.B, n0 - t0);
     zero(b.R, bs * n1, cs);
