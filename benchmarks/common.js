@@ -59,6 +59,14 @@ function weights(n0, n1, seed) {
   return new Float32Array(n0 * n1).map(() => 0.05 * r.normal());
 }
 
+/** A seeded GPFQ layer problem: activations (m x n0, X~ != X), weights, 16-level Lybrand alphabet. */
+function layerCase(m, n0, n1) {
+  const { x, xq } = activations(m, n0, 3);
+  const w = weights(n0, n1, 4);
+  const levels = qnn.alphabet({ kind: 'lybrand', bits: 4, scalar: 3, weights: w, n0, n1 });
+  return { x, xq, w, levels };
+}
+
 function writeResult(name, data) {
   const file = path.join(__dirname, 'results', `${name}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -73,4 +81,4 @@ function table(headers, rows) {
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-module.exports = { qnn, machine, time, activations, weights, writeResult, table, root };
+module.exports = { qnn, machine, time, activations, weights, layerCase, writeResult, table, root };

@@ -4,7 +4,7 @@
 // peak RSS (measured in a child process so its RSS is its own).
 //   node benchmarks/engine.js [--quick]
 const { spawnSync } = require('child_process');
-const { qnn, machine, time, activations, weights, writeResult, table } = require('./common');
+const { qnn, machine, time, activations, weights, layerCase, writeResult, table } = require('./common');
 
 const quick = process.argv.includes('--quick');
 const threads = 0;
@@ -43,9 +43,7 @@ async function gpfqShapes() {
   ];
   const out = [];
   for (const [m, n0, n1] of shapes) {
-    const { x, xq } = activations(m, n0, 3);
-    const w = weights(n0, n1, 4);
-    const levels = qnn.alphabet({ kind: 'lybrand', bits: 4, scalar: 3, weights: w, n0, n1 });
+    const { x, xq, w, levels } = layerCase(m, n0, n1);
     const base = { weights: w, n0, n1, x, xq, alphabet: levels, threads };
     const nd = await time(() => qnn.gpfq({ ...base, backend: 'native', algorithm: 'direct' }), { reps: 3 });
     const ng = await time(() => qnn.gpfq({ ...base, backend: 'native', algorithm: 'gram' }), { reps: 3 });

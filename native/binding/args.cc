@@ -1,6 +1,9 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <new>
 
 namespace qnnb {
@@ -224,18 +227,43 @@ qnn::QuantizerSpec parse_quant(const Napi::Object& o) {
   return q;
 }
 
+namespace {
+// Index of the first NaN / Infinity in p[0, n), or n. Scans blocks with a branch-free test on the
+// exponent bits (all ones: not finite), which the compiler vectorises, and looks closer only at a
+// block that has one.
+template <typename T, typename U, U kExp>
+index_t first_non_finite(const T* p, index_t n) {
+  constexpr index_t kBlock = 4096;
+  for (index_t b = 0; b < n; b += kBlock) {
+    const index_t e = std::min(n, b + kBlock);
+    U bad = 0;
+    for (index_t i = b; i < e; ++i) {
+      U u;
+      std::memcpy(&u, p + i, sizeof u);
+      bad |= static_cast<U>((u & kExp) == kExp);
+    }
+    if (bad)
+      for (index_t i = b; i < e; ++i)
+        if (!std::isfinite(p[i])) return i;
+  }
+  return n;
+}
+
+template <typename T>
+void throw_non_finite(const T* p, index_t i, const char* what) {
+  throw qnn::Error(qnn::code::kValue, std::string("`") + what + "` contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
+                                          " at index " + std::to_string(i) + "; remove or clip non-finite values");
+}
+}  // namespace
+
 void check_finite(const float* p, index_t n, const char* what) {
-  for (index_t i = 0; i < n; ++i)
-    if (!std::isfinite(p[i]))
-      throw qnn::Error(qnn::code::kValue, std::string("`") + what + "` contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
-                                              " at index " + std::to_string(i) + "; remove or clip non-finite values");
+  const index_t i = first_non_finite<float, std::uint32_t, 0x7f800000u>(p, n);
+  if (i < n) throw_non_finite(p, i, what);
 }
 
 void check_finite(const double* p, index_t n, const char* what) {
-  for (index_t i = 0; i < n; ++i)
-    if (!std::isfinite(p[i]))
-      throw qnn::Error(qnn::code::kValue, std::string("`") + what + "` contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
-                                              " at index " + std::to_string(i) + "; remove or clip non-finite values");
+  const index_t i = first_non_finite<double, std::uint64_t, 0x7ff0000000000000ull>(p, n);
+  if (i < n) throw_non_finite(p, i, what);
 }
 
 Worker::Worker(Napi::Env env, const char* name, Napi::Object pin, std::function<void()> work,

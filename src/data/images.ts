@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
+import type SharpFn from 'sharp';
 import { createProgress } from '../util/progress';
 import { allocFloat32 } from './split';
 import { dataError, isDir, requireDir, type Loaded, type Source } from './source';
@@ -75,11 +75,20 @@ function scanClasses(dir: string): Map<string, string[]> {
   return classes;
 }
 
+let sharpModule: typeof SharpFn | undefined;
+/** sharp (libvips) is loaded on first use, so importing the package does not load it. */
+function loadSharp(): typeof SharpFn {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  sharpModule ??= require('sharp') as typeof SharpFn;
+  return sharpModule;
+}
+
 /**
  * Decodes one image to `size`×`size`×3 bytes. Alpha is dropped and grey expanded before resizing
  * (like PIL's convert('RGB')), so transparent pixels keep their stored colour.
  */
 async function decodeImage(file: string, o: ImageOptions): Promise<Buffer> {
+  const sharp = loadSharp();
   try {
     const rgb = await sharp(await fs.promises.readFile(file))
       .removeAlpha()

@@ -95,11 +95,14 @@ export async function gpfq(opts: GpfqOptions): Promise<GpfqResult> {
     if (!Number.isInteger(m) || m < 1) throw new QnnError('QNN_E_SHAPE', `\`x\` has ${x.length} values, not a positive multiple of n0 = ${n0}`);
     checkF32('x', x, m * n0);
     if (o.xq !== undefined) xq = checkF32('xq', o.xq, m * n0);
-    checkFinite('x', x);
-    if (xq) checkFinite('xq', xq);
   }
 
   const backend = resolveBackend(o.backend as BackendChoice | undefined);
+  // The native and CUDA bindings check x and xq for NaN / Infinity themselves, off the main thread.
+  if (backend === 'js' && x) {
+    checkFinite('x', x);
+    if (xq) checkFinite('xq', xq);
+  }
   const start = process.hrtime.bigint();
   if (algorithm === 'gram' && !mats) {
     const acc = new GramAccumulator({ d: n0, precision, same: !xq, backend, threads });

@@ -97,8 +97,7 @@ export class GramAccumulator {
     if (xv.length % this.d !== 0) throw new QnnError('QNN_E_SHAPE', `\`x\` has ${xv.length} values, not a multiple of d = ${this.d}`);
     const rows = xv.length / this.d;
     const xqv = this.checkXq(xq, xv.length);
-    checkFinite('x', xv);
-    if (xqv) checkFinite('xq', xqv);
+    this.checkValues(xv, xqv);
     return this.enqueue(rows, async () => {
       const sxq = this.same ? undefined : this.sxq;
       if (this.backend === 'js') gramAccumulateRef(this.g, this.h, this.k, this.d, xv, xqv, rows, this.sx, sxq);
@@ -118,14 +117,20 @@ export class GramAccumulator {
     }
     const xv = checkF32('x', x, ref.n * ref.h * ref.w * ref.c);
     const xqv = this.checkXq(xq, xv.length);
-    checkFinite('x', xv);
-    if (xqv) checkFinite('xq', xqv);
+    this.checkValues(xv, xqv);
     return this.enqueue(geometry.rowsPerImage * ref.n, async () => {
       const sxq = this.same ? undefined : this.sxq;
       if (this.backend === 'js') gramAccumulateConvRef(this.g, this.h, this.k, ref as ConvSpec, xv, xqv, this.sx, sxq);
       else if (this.backend === 'cuda') await binding().cudaGramAdd({ handle: this.cuda!, x: xv, xq: xqv, spec: nspec as NativeConvSpec });
       else await binding().gramAccumulateConv({ g: this.g, h: this.h, k: this.k, spec: nspec, x: xv, xq: xqv, sx: this.sx, sxq, threads: this.threads });
     });
+  }
+
+  /** NaN / Infinity check on the JS backend; the native and CUDA bindings check in their worker thread. */
+  private checkValues(x: Float32Array, xq: Float32Array | undefined): void {
+    if (this.backend !== 'js') return;
+    checkFinite('x', x);
+    if (xq) checkFinite('xq', xq);
   }
 
   /** Waits for queued batches; then the matrices of `group` (symmetrised). */

@@ -23,7 +23,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -249,6 +251,67 @@ class Arena {
   unsigned char* base_ = nullptr;
 };
 
+// Host-to-device uploads of an accumulator's batches through two pinned host buffers: the
+// caller's (pageable) data is copied into one buffer on the host while the device still works on
+// the previous chunk, then travels by asynchronous DMA. A copy from pageable memory would wait for
+// the stream to drain first, so the upload and the device work would not overlap. When pinned
+// memory cannot be had, uploads go straight from pageable memory (slower, same results).
+class PinnedStager {
+ public:
+  static constexpr std::size_t kBytes = std::size_t{8} << 20;  // per buffer
+  PinnedStager() {
+    for (int k = 0; k < 2; ++k) {
+      if (cudaHostAlloc(&buf_[k], kBytes, cudaHostAllocDefault) != cudaSuccess ||
+          cudaEventCreateWithFlags(&ev_[k], cudaEventDisableTiming) != cudaSuccess) {
+        cudaGetLastError();
+        release();
+        return;
+      }
+    }
+  }
+  ~PinnedStager() { release(); }
+  PinnedStager(const PinnedStager&) = delete;
+  PinnedStager& operator=(const PinnedStager&) = delete;
+
+  void upload(void* dst, const void* src, std::size_t bytes, cudaStream_t s) {
+    if (bytes == 0) return;
+    if (!buf_[0] || !buf_[1]) {
+      check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (host to device)");
+      return;
+    }
+    for (std::size_t off = 0; off < bytes; off += kBytes) {
+      const std::size_t n = std::min(kBytes, bytes - off);
+      const int k = next_;
+      next_ ^= 1;
+      if (pending_[k]) check(cudaEventSynchronize(ev_[k]), "cudaEventSynchronize (pinned upload buffer)");
+      pending_[k] = false;
+      std::memcpy(buf_[k], static_cast<const unsigned char*>(src) + off, n);
+      check(cudaMemcpyAsync(static_cast<unsigned char*>(dst) + off, buf_[k], n, cudaMemcpyHostToDevice, s),
+            "cudaMemcpyAsync (pinned host to device)");
+      check(cudaEventRecord(ev_[k], s), "cudaEventRecord");
+      pending_[k] = true;
+    }
+  }
+
+ private:
+  void release() noexcept {
+    for (int k = 0; k < 2; ++k) {
+      if (ev_[k]) {
+        if (pending_[k]) cudaEventSynchronize(ev_[k]);
+        cudaEventDestroy(ev_[k]);
+      }
+      if (buf_[k]) cudaFreeHost(buf_[k]);
+      ev_[k] = nullptr;
+      buf_[k] = nullptr;
+      pending_[k] = false;
+    }
+  }
+  void* buf_[2] = {nullptr, nullptr};
+  cudaEvent_t ev_[2] = {nullptr, nullptr};
+  bool pending_[2] = {false, false};
+  int next_ = 0;
+};
+
 // Carves kAlign-aligned buffers out of an arena, or (base == nullptr) only adds up their sizes, so
 // one layout function yields both the estimate and the pointers. Sizes saturate near 2^62 bytes
 // instead of overflowing (absurd shapes then end as QNN_E_MEMORY).
@@ -339,10 +402,15 @@ ConvStage layout_conv(Layout& L, const ConvPlan& p) {
 }
 
 // Uploads images [i0, i0 + ni) of x (and xq) and, when sampled, their patch positions.
+// With a stager, the images travel through its pinned buffers.
 void stage_images(const ConvSpec& spec, const ConvGeometry& geo, const ConvPlan& p, const ConvStage& st,
-                  const float* x, const float* xq, index_t i0, index_t ni, cudaStream_t s) {
-  to_device(st.x, x + i0 * p.img_elems, ni * p.img_elems, s);
-  if (p.two) to_device(st.xq, xq + i0 * p.img_elems, ni * p.img_elems, s);
+                  const float* x, const float* xq, index_t i0, index_t ni, cudaStream_t s, PinnedStager* pin = nullptr) {
+  const auto put = [&](float* dst, const float* src) {
+    if (pin) pin->upload(dst, src, sizeof(float) * static_cast<std::size_t>(ni * p.img_elems), s);
+    else to_device(dst, src, ni * p.img_elems, s);
+  };
+  put(st.x, x + i0 * p.img_elems);
+  if (p.two) put(st.xq, xq + i0 * p.img_elems);
   if (!p.sampled) return;
   // cudaMemcpyAsync from pageable memory returns once the source has been staged, so the vectors
   // may be reused right after it.
@@ -456,8 +524,9 @@ class DeviceGram final : public GramAccumulator {
     const index_t d = s_.d;
     for (index_t r0 = 0; r0 < rows; r0 += s_.chunk_rows) {
       const index_t rn = std::min(s_.chunk_rows, rows - r0);
-      to_device(b_.px, x + r0 * d, rn * d, stream_.get());
-      if (!s_.same) to_device(b_.pq, xq + r0 * d, rn * d, stream_.get());
+      const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(rn * d);
+      stager().upload(b_.px, x + r0 * d, bytes, stream_.get());
+      if (!s_.same) stager().upload(b_.pq, xq + r0 * d, bytes, stream_.get());
       accumulate(rn, d);
     }
     stream_.sync("cudaStreamSynchronize (Gram add)");
@@ -483,7 +552,7 @@ class DeviceGram final : public GramAccumulator {
     const index_t rpi = geo.rows_per_image, cols = geo.cols;
     for (index_t i0 = 0; i0 < spec.n; i0 += plan.imgs_per_chunk) {
       const index_t ni = std::min(plan.imgs_per_chunk, spec.n - i0);
-      stage_images(spec, geo, plan, st, x, xq, i0, ni, stream_.get());
+      stage_images(spec, geo, plan, st, x, xq, i0, ni, stream_.get(), &stager());
       ax.img0 = i0;
       ax.pos = st.pos;
       for (index_t r = i0 * rpi; r < (i0 + ni) * rpi; r += s_.chunk_rows) {
@@ -537,27 +606,37 @@ class DeviceGram final : public GramAccumulator {
     g.a_stride = g.b_stride = s_.d;
     g.c_stride = s_.d * s_.d;
     const dev::Mat x = dev::mat(b_.px, ld);
-    const std::size_t scratch_bytes = static_cast<std::size_t>(b_.scratch_elems) * sizeof(T);
+    // G = Xq'X, H = Xq'Xq, K = X'X (lower triangles of H and K) in one launch where possible.
+    dev::Gemm<T> prods[3];
+    int n = 0;
     auto product = [&](dev::Mat a, dev::Mat b, T* C, bool lower) {
       g.seg[0] = seg(a, true, b, rows);
       g.C = C;
       g.lower = lower;
-      run_gemm<T>(g, b_.scratch, scratch_bytes, stream_.get());
+      prods[n++] = g;
     };
     if (s_.same) {
       product(x, x, b_.H, true);
-      return;
+    } else {
+      const dev::Mat xq = dev::mat(b_.pq, ld);
+      product(xq, x, b_.G, false);
+      product(xq, xq, b_.H, true);
+      if (s_.track_k) product(x, x, b_.K, true);
     }
-    const dev::Mat xq = dev::mat(b_.pq, ld);
-    product(xq, x, b_.G, false);
-    product(xq, xq, b_.H, true);
-    if (s_.track_k) product(x, x, b_.K, true);
+    check(dev::gemm_many<T>(prods, n, b_.scratch, b_.scratch_elems, stream_.get()),
+          "gemm kernel launch");
+  }
+
+  PinnedStager& stager() {
+    if (!pin_) pin_ = std::make_unique<PinnedStager>();
+    return *pin_;
   }
 
   GramShape s_;
   Stream stream_;
   Arena arena_;
   GramBufs<T> b_;
+  std::unique_ptr<PinnedStager> pin_;  // declared last: destroyed first (waits for its copies)
 };
 
 // ---- GPFQ ---------------------------------------------------------------------------------------

@@ -64,6 +64,16 @@ index_t gemm_scratch_elems(index_t M, index_t N, index_t K, index_t batch);
 template <typename T>
 cudaError_t gemm(const Gemm<T>& g, T* scratch, index_t scratch_elems, cudaStream_t stream) noexcept;
 
+// Several products of one shape (the Gram update's G, H and K: same M, N, K, batch, strides) in as
+// few launches as possible: one launch of the fast float kernel when it applies to all of them and
+// K is not split; otherwise one gemm() each. Same results as calling gemm() for each in order.
+template <typename T>
+cudaError_t gemm_many(const Gemm<T>* gs, int n, T* scratch, index_t scratch_elems, cudaStream_t stream) noexcept;
+
+// Kernel choice for benchmarks and tests: 0 (default) uses the fast float kernel where it applies,
+// 1 forces the general kernel everywhere. Not thread-safe; set it before enqueueing work.
+void set_gemm_kernel(int mode) noexcept;
+
 // ---- im2col -------------------------------------------------------------------------------------
 
 // Patch rows [row0, row0 + nrows) of a batch (global row numbering, rows_per_image per image) from

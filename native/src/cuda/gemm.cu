@@ -7,8 +7,18 @@
 // to T when staged), which covers X / W (float) against G, H, U, Q (T). Small outputs with long K
 // split K over blocks into scratch; a second kernel adds the partial sums in split order, so the
 // result does not depend on scheduling (no atomics).
+//
+// The Gram products (float operands, fp32 accumulation, op(A) = A^T stored K-major, alpha = 1,
+// 16-byte aligned rows) take a faster kernel: 128 x 128 tiles, 8 x 8 outputs per thread in two
+// 4 x 4 quadrants (float4 shared-memory reads, conflict-free), float4 global loads, two shared
+// slices of K = 8 (one barrier per slice), and up to three products (G, H, K) in one launch so
+// the lower-triangle products fill the GPU. Each output is the same chain of fmaf over k in the
+// same order as in the general kernel, with the same split-K policy, so both kernels give the
+// same bits (up to the sign of an exact zero).
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <type_traits>
 
 #include "device.cuh"
 
@@ -172,6 +182,119 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const Args<T> g) {
   }
 }
 
+// ---- fast float kernel for the Gram products ----------------------------------------------------
+
+constexpr int kFT = 128, kFK = 8;
+constexpr int kMaxJobs = 3;
+constexpr index_t kFastMaxK = index_t{1} << 30;  // the kernel counts K-rows in int
+
+struct FastJob {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* c = nullptr;
+  bool lower = false;
+};
+
+// The general kernel's arguments (shape, strides, split-K, batch range; s0 gives lda / ldb) plus
+// the operands of up to three products.
+struct FastArgs {
+  Args<float> g;
+  int njobs;
+  FastJob job[kMaxJobs];
+};
+
+__device__ __forceinline__ float4 load4(const float* p, bool ok) {
+  return ok ? __ldg(reinterpret_cast<const float4*>(p)) : make_float4(0.f, 0.f, 0.f, 0.f);
+}
+
+__global__ void __launch_bounds__(kThreads, 2) gemm_f32_fast_kernel(const FastArgs f) {
+  const Args<float>& g = f.g;
+  __shared__ __align__(16) float As[2][kFK][kFT];
+  __shared__ __align__(16) float Bs[2][kFK][kFT];
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+  const index_t m0 = static_cast<index_t>(blockIdx.x) * kFT, n0 = static_cast<index_t>(blockIdx.y) * kFT;
+  const int split = static_cast<int>(blockIdx.z % g.splits);
+  const index_t rest = blockIdx.z / g.splits;
+  const index_t lb = rest % g.nb;
+  const int jb = static_cast<int>(rest / g.nb);
+  const float* A = jb == 0 ? f.job[0].a : jb == 1 ? f.job[1].a : f.job[2].a;
+  const float* B = jb == 0 ? f.job[0].b : jb == 1 ? f.job[1].b : f.job[2].b;
+  float* C = jb == 0 ? f.job[0].c : jb == 1 ? f.job[1].c : f.job[2].c;
+  const bool lower = jb == 0 ? f.job[0].lower : jb == 1 ? f.job[1].lower : f.job[2].lower;
+  if (lower && m0 + kFT <= n0) return;  // tile strictly above the diagonal
+  const index_t batch = g.batch0 + lb;
+  const index_t kb = split * g.kps;
+  const index_t ke = kb + g.kps < g.ktot ? kb + g.kps : g.ktot;
+
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+
+  if (kb < ke) {  // uniform over the block
+    // Staging: thread tid loads 4 consecutive rows (A) / columns (B) of K-row lk of the slice.
+    const int lk = tid >> 5, li = (tid & 31) * 4;
+    const bool a_ok = m0 + li < g.M, b_ok = n0 + li < g.N;  // M, N are multiples of 4
+    // pa / pb point at K-row kb + lk of this thread's columns and advance one slice per step.
+    const float* pa = A + batch * g.a_stride + (a_ok ? m0 + li : 0) + (kb + lk) * g.s0.a.ld;
+    const float* pb = B + batch * g.b_stride + (b_ok ? n0 + li : 0) + (kb + lk) * g.s0.b.ld;
+    const index_t astep = kFK * g.s0.a.ld, bstep = kFK * g.s0.b.ld;
+    int left = static_cast<int>(ke - kb) - lk;  // K-rows of this thread's column left, from pa on
+    float4 ra = load4(pa, a_ok && left > 0);
+    float4 rb = load4(pb, b_ok && left > 0);
+    *reinterpret_cast<float4*>(&As[0][lk][li]) = ra;
+    *reinterpret_cast<float4*>(&Bs[0][lk][li]) = rb;
+    __syncthreads();
+    int cur = 0;
+    for (int kt = static_cast<int>(ke - kb); kt > 0; kt -= kFK) {
+      const bool more = kt > kFK;
+      if (more) {
+        left -= kFK;
+        pa += astep;
+        pb += bstep;
+        ra = load4(pa, a_ok && left > 0);
+        rb = load4(pb, b_ok && left > 0);
+      }
+#pragma unroll
+      for (int p = 0; p < kFK; ++p) {
+        const float4 a0 = *reinterpret_cast<const float4*>(&As[cur][p][ty * 4]);
+        const float4 a1 = *reinterpret_cast<const float4*>(&As[cur][p][64 + ty * 4]);
+        const float4 b0 = *reinterpret_cast<const float4*>(&Bs[cur][p][tx * 4]);
+        const float4 b1 = *reinterpret_cast<const float4*>(&Bs[cur][p][64 + tx * 4]);
+        const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      }
+      if (more) {
+        *reinterpret_cast<float4*>(&As[cur ^ 1][lk][li]) = ra;
+        *reinterpret_cast<float4*>(&Bs[cur ^ 1][lk][li]) = rb;
+      }
+      __syncthreads();
+      cur ^= 1;
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const index_t row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
+    if (row >= g.M) continue;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const index_t col = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + (j - 4));
+      if (col >= g.N || (lower && col > row)) continue;
+      if (g.splits == 1) {
+        C[batch * g.c_stride + row * g.ldc + col] += acc[i][j];
+      } else {
+        g.part[((split * g.nb + lb) * g.M + row) * g.N + col] = acc[i][j];
+      }
+    }
+  }
+}
+
 // C[b][i][j] += part[0][b][i][j] + part[1][b][i][j] + ... (split order), lower triangle if asked.
 template <typename T>
 __global__ void splitk_reduce_kernel(const Args<T> g) {
@@ -207,14 +330,26 @@ index_t gemm_scratch_elems(index_t M, index_t N, index_t K, index_t batch) {
   return s > 1 ? s * M * N * batch : 0;
 }
 
+namespace {
+
+// 0: the fast float kernel where it applies; 1: the general kernel only (set_gemm_kernel).
+int g_kernel_mode = 0;
+
 template <typename T>
-cudaError_t gemm(const Gemm<T>& d, T* scratch, index_t scratch_elems, cudaStream_t stream) noexcept {
-  const index_t ktot = d.seg[0].k + (d.nseg > 1 ? d.seg[1].k : 0);
-  if (d.M <= 0 || d.N <= 0 || d.batch <= 0 || ktot <= 0) return cudaSuccess;
-  const index_t gx = ceil_div(d.M, kBM), gy = ceil_div(d.N, kBN);
-  if (gx > INT_MAX || gy > 65535) return cudaErrorInvalidConfiguration;
-  index_t splits = choose_splits(d.M, d.N, ktot, d.batch);
-  if (splits > 1 && (scratch == nullptr || splits * d.M * d.N * d.batch > scratch_elems)) splits = 1;
+bool fast_applies(const Gemm<T>&) {
+  return false;
+}
+template <>
+bool fast_applies(const Gemm<float>& d) {
+  const Seg& s = d.seg[0];
+  const auto aligned = [](const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; };
+  return g_kernel_mode == 0 && d.nseg == 1 && !s.a.f64 && !s.b.f64 && s.trans_a && s.alpha == 1.0 && d.M % 4 == 0 &&
+         d.N % 4 == 0 && s.a.ld % 4 == 0 && s.b.ld % 4 == 0 && d.a_stride % 4 == 0 && d.b_stride % 4 == 0 &&
+         aligned(s.a.p) && aligned(s.b.p);
+}
+
+template <typename T>
+Args<T> make_args(const Gemm<T>& d, index_t ktot, index_t splits, T* scratch) {
   Args<T> a;
   a.M = d.M;
   a.N = d.N;
@@ -232,27 +367,103 @@ cudaError_t gemm(const Gemm<T>& d, T* scratch, index_t scratch_elems, cudaStream
   a.kps = ceil_div(ceil_div(ktot, splits), Cfg<T>::BK) * Cfg<T>::BK;
   a.part = scratch;
   a.lower = d.lower;
-  const index_t max_nb = 65535 / splits;
-  for (index_t b0 = 0; b0 < d.batch; b0 += max_nb) {
+  return a;
+}
+
+template <typename T>
+cudaError_t launch_reduce(Args<T>& a, cudaStream_t stream) {
+  const index_t total = a.nb * a.M * a.N;
+  const index_t blocks = std::min<index_t>(ceil_div(total, 256), 65535);
+  splitk_reduce_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// Runs launch(b0, nb) for the batch ranges [b0, b0 + nb) of at most max_nb batches (grid z
+// limit), each followed by the split-K reduction when a.splits > 1; a.batch0 / a.nb are set for
+// both before each launch.
+template <typename T, typename Launch>
+cudaError_t over_batches(index_t batch, index_t max_nb, Args<T>& a, cudaStream_t stream, Launch launch) {
+  for (index_t b0 = 0; b0 < batch; b0 += max_nb) {
     a.batch0 = b0;
-    a.nb = std::min(max_nb, d.batch - b0);
-    gemm_kernel<T><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(a.nb * splits)),
-                     kThreads, 0, stream>>>(a);
+    a.nb = std::min(max_nb, batch - b0);
+    launch(b0, a.nb);
     cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && a.splits > 1) e = launch_reduce(a, stream);
     if (e != cudaSuccess) return e;
-    if (splits > 1) {
-      const index_t total = a.nb * d.M * d.N;
-      const index_t blocks = std::min<index_t>(ceil_div(total, 256), 65535);
-      splitk_reduce_kernel<T><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(a);
-      e = cudaGetLastError();
-      if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+// One launch of the fast kernel for products ds[0 .. n) of one shape (n > 1 only without split-K).
+cudaError_t launch_fast(const Gemm<float>* ds, int n, index_t ktot, index_t splits, float* scratch, cudaStream_t stream) {
+  const Gemm<float>& d = ds[0];
+  FastArgs f;
+  // make_args: the general kernel's K per split (a multiple of its BK = 16, hence of 8), so both
+  // kernels split K at the same points.
+  f.g = make_args(d, ktot, splits, scratch);
+  f.njobs = n;
+  for (int j = 0; j < n; ++j) {
+    f.job[j].a = static_cast<const float*>(ds[j].seg[0].a.p);
+    f.job[j].b = static_cast<const float*>(ds[j].seg[0].b.p);
+    f.job[j].c = ds[j].C;
+    f.job[j].lower = ds[j].lower;
+  }
+  const index_t gx = ceil_div(d.M, kFT), gy = ceil_div(d.N, kFT);
+  return over_batches(d.batch, 65535 / (splits * n), f.g, stream, [&](index_t, index_t nb) {
+    gemm_f32_fast_kernel<<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(nb * splits * n)),
+                           kThreads, 0, stream>>>(f);
+  });
+}
+
+}  // namespace
+
+void set_gemm_kernel(int mode) noexcept { g_kernel_mode = mode; }
+
+template <typename T>
+cudaError_t gemm(const Gemm<T>& d, T* scratch, index_t scratch_elems, cudaStream_t stream) noexcept {
+  const index_t ktot = d.seg[0].k + (d.nseg > 1 ? d.seg[1].k : 0);
+  if (d.M <= 0 || d.N <= 0 || d.batch <= 0 || ktot <= 0) return cudaSuccess;
+  const index_t gx = ceil_div(d.M, kBM), gy = ceil_div(d.N, kBN);
+  if (gx > INT_MAX || gy > 65535) return cudaErrorInvalidConfiguration;
+  index_t splits = choose_splits(d.M, d.N, ktot, d.batch);
+  if (splits > 1 && (scratch == nullptr || splits * d.M * d.N * d.batch > scratch_elems)) splits = 1;
+  if constexpr (std::is_same<T, float>::value) {
+    if (fast_applies(d) && ktot <= kFastMaxK) return launch_fast(&d, 1, ktot, splits, scratch, stream);
+  }
+  Args<T> a = make_args(d, ktot, splits, scratch);
+  return over_batches(d.batch, 65535 / splits, a, stream, [&](index_t, index_t nb) {
+    gemm_kernel<T><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(nb * splits)),
+                     kThreads, 0, stream>>>(a);
+  });
+}
+
+template <typename T>
+cudaError_t gemm_many(const Gemm<T>* ds, int n, T* scratch, index_t scratch_elems, cudaStream_t stream) noexcept {
+  if constexpr (std::is_same<T, float>::value) {
+    bool one = n > 1 && n <= kMaxJobs;
+    for (int j = 0; one && j < n; ++j) {
+      const Gemm<float>& d = ds[j];
+      one = fast_applies(d) && d.M == ds[0].M && d.N == ds[0].N && d.seg[0].k == ds[0].seg[0].k && d.batch == ds[0].batch &&
+            d.seg[0].a.ld == ds[0].seg[0].a.ld && d.seg[0].b.ld == ds[0].seg[0].b.ld && d.ldc == ds[0].ldc &&
+            d.a_stride == ds[0].a_stride && d.b_stride == ds[0].b_stride && d.c_stride == ds[0].c_stride;
     }
+    const Gemm<float>& d = ds[0];
+    const index_t ktot = d.seg[0].k;
+    if (one && d.M > 0 && d.N > 0 && d.batch > 0 && ktot > 0 && ktot <= kFastMaxK && ceil_div(d.N, kFT) <= 65535 &&
+        choose_splits(d.M, d.N, ktot, d.batch) == 1)
+      return launch_fast(ds, n, ktot, 1, scratch, stream);
+  }
+  for (int j = 0; j < n; ++j) {
+    const cudaError_t e = gemm(ds[j], scratch, scratch_elems, stream);
+    if (e != cudaSuccess) return e;
   }
   return cudaSuccess;
 }
 
 template cudaError_t gemm<float>(const Gemm<float>&, float*, index_t, cudaStream_t) noexcept;
 template cudaError_t gemm<double>(const Gemm<double>&, double*, index_t, cudaStream_t) noexcept;
+template cudaError_t gemm_many<float>(const Gemm<float>*, int, float*, index_t, cudaStream_t) noexcept;
+template cudaError_t gemm_many<double>(const Gemm<double>*, int, double*, index_t, cudaStream_t) noexcept;
 
 }  // namespace dev
 }  // namespace cuda

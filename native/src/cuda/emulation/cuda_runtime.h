@@ -36,6 +36,12 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 
 struct dim3 {
   unsigned x, y, z;
@@ -223,14 +229,21 @@ inline cudaError_t cudaFree(void* p) {
   std::free(p);
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = reinterpret_cast<cudaStream_t>(new int(0));
+// Streams and events are opaque handles with nothing behind them.
+namespace qnn_emu {
+template <class H>
+cudaError_t new_handle(H* h) {
+  *h = reinterpret_cast<H>(new int(0));
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete reinterpret_cast<int*>(s);
+template <class H>
+cudaError_t delete_handle(H h) {
+  delete reinterpret_cast<int*>(h);
   return cudaSuccess;
 }
+}  // namespace qnn_emu
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return qnn_emu::new_handle(s); }
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) { return qnn_emu::delete_handle(s); }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaMemcpyAsync(void* d, const void* s, std::size_t n, cudaMemcpyKind, cudaStream_t) {
   std::memcpy(d, s, n);
@@ -240,6 +253,22 @@ inline cudaError_t cudaMemsetAsync(void* d, int v, std::size_t n, cudaStream_t) 
   std::memset(d, v, n);
   return cudaSuccess;
 }
+// Pinned host memory is ordinary memory here; events complete at once (streams are synchronous).
+constexpr unsigned cudaHostAllocDefault = 0;
+constexpr unsigned cudaEventDisableTiming = 2;
+typedef struct CUevent_st* cudaEvent_t;
+inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
+  *p = std::aligned_alloc(4096, (n + 4095) / 4096 * 4096);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+inline cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return qnn_emu::new_handle(e); }
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) { return qnn_emu::delete_handle(e); }
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 template <class F>
 cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int v) {
   if (v < 0 || static_cast<std::size_t>(v) > qnn_emu::kSmemOptin) return cudaErrorInvalidValue;
