@@ -87,7 +87,7 @@ async function main() {
       for (const bits of c.bits) {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), 'qnn-compare-'));
         fs.rmSync(out, { recursive: true });
-        const extra = c.method === 'inq' ? { inqEpochs: 1, trainSamples: inqTrain ?? (key === 'cnn' ? 3000 : undefined) } : {};
+        const extra = c.method === 'inq' ? { inqEpochs: 1, trainSamples: inqTrain ?? (key === 'cnn' ? 10000 : undefined) } : {};
         const t = Date.now();
         const m = await runQuantize({ model: modelDir, data: M.data, method: c.method, bits, seed, out, quiet: true, ...M.extra, ...extra, ...(c.opts || {}) });
         analog = m.accuracy.analog;

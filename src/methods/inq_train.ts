@@ -26,7 +26,7 @@ export interface InqOptions {
   increments?: number[];
   /** 'pruning' (default: largest magnitudes first) or 'random'. */
   strategy?: InqStrategy;
-  /** Training epochs after each increment (default 2; the reference trains 4). */
+  /** Training epochs after each increment (default 2; the reference trains 4; 0 = one-shot INQ, no retraining). */
   epochs?: number;
   /** Default 128 (the reference uses 256). */
   batchSize?: number;
@@ -204,7 +204,7 @@ function kernelSlots(model: tfjs.LayersModel, bits: number): Slot[] {
 /** Validated options with their defaults. */
 function resolveOptions(opts: InqOptions) {
   if (typeof opts !== 'object' || opts === null) throw new QnnError('QNN_E_TYPE', 'INQ options must be an object with at least a seed');
-  const epochs = checkInt('epochs', opts.epochs ?? 2, 1);
+  const epochs = checkInt('epochs', opts.epochs ?? 2, 0);
   return {
     bits: checkInt('bits', opts.bits ?? 5, 2, 16),
     increments: inqSchedule(opts.increments ?? [0.5, 0.75, 0.875, 1]),
@@ -214,7 +214,7 @@ function resolveOptions(opts: InqOptions) {
     learningRate: opts.learningRate ?? 0.001,
     momentum: opts.momentum ?? 0.9,
     weightDecay: opts.weightDecay ?? 5e-4,
-    lrMilestone: checkInt('lrMilestone', opts.lrMilestone ?? Math.max(1, Math.floor(epochs / 2)), 0, epochs),
+    lrMilestone: checkInt('lrMilestone', opts.lrMilestone ?? Math.min(epochs, Math.max(1, Math.floor(epochs / 2))), 0, epochs),
     seed: checkInt('seed', opts.seed, 0, 0xffffffff),
   };
 }
@@ -267,6 +267,10 @@ export async function quantizeInq(model: tfjs.LayersModel, train: Dataset, opts:
           q.dispose();
           optimizer.setMask(slot.variable.read() as tfjs.Variable, mask);
         });
+        if (o.epochs === 0) {
+          increments.push({ sigma, frozenFraction: frozen / total, unfrozen, history: [] });
+          continue;
+        }
         const rate = (epoch: number) => o.learningRate * (epoch >= o.lrMilestone ? 0.1 : 1);
         optimizer.lr = rate(0);
         const r = await trainModel(copy, { train: data, test }, {

@@ -174,6 +174,19 @@ describe('quantizeInq', () => {
     r.model.dispose();
   });
 
+  test('epochs: 0 is one-shot INQ: every kernel equals the direct power-of-two quantization, biases untouched', async () => {
+    const r = await quantizeInq(mlp, data.train, { bits: 5, epochs: 0, seed: 0, quiet: true });
+    expect(r.increments.map((i) => i.history.length)).toEqual([0, 0, 0, 0]);
+    expect(r.increments[r.increments.length - 1].frozenFraction).toBe(1);
+    const after = weights(r.model);
+    for (const t of r.tensors) {
+      const expected = inqQuantize(pretrained.get(t.name) as Float32Array, t.n1, t.n2);
+      expect(Array.from(after.get(t.name) as Float32Array)).toEqual(Array.from(expected));
+    }
+    for (const [name, v] of pretrained) if (name.endsWith('bias')) expect(Array.from(after.get(name) as Float32Array)).toEqual(Array.from(v));
+    r.model.dispose();
+  });
+
   test("the 'random' strategy accumulates: frozen fractions close to each portion, reproducible for a seed", async () => {
     const opts = { strategy: 'random' as const, increments: [0.5, 1], epochs: 1, batchSize: 64, seed: 3, maxTrain: 200, quiet: true };
     const a = await quantizeInq(mlp, data.train, opts);

@@ -110,7 +110,7 @@ const command: CommandModule<object, Args> = {
       .option('tensors', { type: 'string', choices: ['kernels', 'all'], describe: 'bin / fixed-point: only kernels (default) or every trainable tensor' })
       .option('inq-increments', { type: 'string', describe: 'INQ accumulated portions, increasing, ending at 1 (default 0.5,0.75,0.875,1)' })
       .option('inq-strategy', { type: 'string', choices: ['pruning', 'random'], describe: 'INQ partition (default pruning: largest first)' })
-      .option('inq-epochs', { type: 'number', describe: 'INQ retraining epochs per portion (default 2)' })
+      .option('inq-epochs', { type: 'number', describe: 'INQ retraining epochs per portion (default 2; 0 = one-shot INQ, no retraining)' })
       .option('inq-lr', { type: 'number', describe: 'INQ SGD learning rate (default 0.001, momentum 0.9, weight decay 5e-4)' })
       .option('inq-batch-size', { type: 'number', describe: 'INQ batch size (default 128)' })
       .option('train-samples', { type: 'number', describe: 'Training images for INQ / retraining (default: the whole train split)' })
