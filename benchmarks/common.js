@@ -67,6 +67,17 @@ function layerCase(m, n0, n1) {
   return { x, xq, w, levels };
 }
 
+/** Streams m dense rows, `batch` at a time from a pool of batches, into a new GramAccumulator. */
+async function streamGram({ m, d, batch, pool, precision, same, backend, threads }) {
+  const acc = new qnn.GramAccumulator({ d, precision, same, backend, threads });
+  for (let r = 0, i = 0; r < m; r += batch, i++) {
+    const rows = Math.min(batch, m - r);
+    const p = pool[i % pool.length];
+    await acc.add(p.x.subarray(0, rows * d), same ? undefined : p.xq.subarray(0, rows * d));
+  }
+  return acc;
+}
+
 function writeResult(name, data) {
   const file = path.join(__dirname, 'results', `${name}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -81,4 +92,4 @@ function table(headers, rows) {
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-module.exports = { qnn, machine, time, activations, weights, layerCase, writeResult, table, root };
+module.exports = { qnn, machine, time, activations, weights, layerCase, streamGram, writeResult, table, root };

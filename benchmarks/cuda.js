@@ -6,7 +6,7 @@
 // the CUDA / CPU speedup; codes are compared between the backends on the same inputs.
 //   node benchmarks/cuda.js [--quick]
 // Needs a CUDA build of the addon (QNN_CUDA=ON or AUTO with nvcc) and a usable device.
-const { qnn, machine, time, activations, weights, layerCase, writeResult, table } = require('./common');
+const { qnn, machine, time, activations, weights, layerCase, streamGram, writeResult, table } = require('./common');
 
 const quick = process.argv.includes('--quick');
 const threads = 0;
@@ -31,12 +31,7 @@ async function gramDense() {
       const flops = same ? m * d * d : 4 * m * d * d;
       for (const backend of ['native', 'cuda']) {
         const run = async () => {
-          const acc = new qnn.GramAccumulator({ d, precision, same, backend, threads });
-          for (let r = 0, i = 0; r < m; r += batch, i++) {
-            const rows = Math.min(batch, m - r);
-            const p = pool[i % 2];
-            await acc.add(p.x.subarray(0, rows * d), same ? undefined : p.xq.subarray(0, rows * d));
-          }
+          const acc = await streamGram({ m, d, batch, pool, precision, same, backend, threads });
           const mats = await acc.matrices();
           acc.dispose();
           return mats;

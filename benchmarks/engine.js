@@ -4,7 +4,7 @@
 // peak RSS (measured in a child process so its RSS is its own).
 //   node benchmarks/engine.js [--quick]
 const { spawnSync } = require('child_process');
-const { qnn, machine, time, activations, weights, layerCase, writeResult, table } = require('./common');
+const { qnn, machine, time, activations, weights, layerCase, streamGram, writeResult, table } = require('./common');
 
 const quick = process.argv.includes('--quick');
 const threads = 0;
@@ -17,15 +17,7 @@ async function gramThroughput() {
   const out = [];
   for (const precision of ['float32', 'float64']) {
     for (const same of [true, false]) {
-      const run = async () => {
-        const acc = new qnn.GramAccumulator({ d, precision, same, backend: 'native', threads });
-        for (let r = 0, i = 0; r < m; r += batch, i++) {
-          const rows = Math.min(batch, m - r);
-          const p = pool[i % 2];
-          await acc.add(p.x.subarray(0, rows * d), same ? undefined : p.xq.subarray(0, rows * d));
-        }
-        return acc;
-      };
+      const run = () => streamGram({ m, d, batch, pool, precision, same, backend: 'native', threads });
       const { seconds } = await time(run, { reps: quick ? 1 : 2, warmup: 1 });
       // Useful flops: G = Xq'X is a full GEMM (2 m d^2); H and K are symmetric (m d^2 each).
       const flops = same ? m * d * d : 2 * m * d * d + 2 * m * d * d;
