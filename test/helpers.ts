@@ -1,5 +1,40 @@
-/** Seeded synthetic layers for engine tests. */
+/** Seeded synthetic layers for engine tests, and the QnnError assertions every suite uses. */
+import { QnnError, type QnnErrorCode } from '../src/errors';
 import { Rng32 } from '../src/util/rng';
+
+/** Asserts that `err` is a QnnError with `code` (and a message matching `text`); returns it. */
+export function expectCode(err: unknown, code: QnnErrorCode, text?: RegExp): QnnError {
+  expect(err).toBeInstanceOf(QnnError);
+  const q = err as QnnError;
+  expect(q.code).toBe(code);
+  if (text) expect(q.message).toMatch(text);
+  return q;
+}
+
+/** What `fn` throws (undefined when it returns). */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+/** What the promise (or the promise `fn` returns, or `fn` itself) rejects / throws with. */
+export async function rejectionOf(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+/** Synchronous form: `fn` must throw a QnnError with `code`. */
+export function throwsCode(fn: () => unknown, code: QnnErrorCode, text?: RegExp): QnnError {
+  return expectCode(thrownBy(fn), code, text);
+}
 
 export interface Layer {
   m: number;

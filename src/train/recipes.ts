@@ -17,31 +17,30 @@ export type RecipeName = 'mnist-mlp' | 'cnn' | 'smoke';
 /** Optimizers the trainer can build (see `makeOptimizer` in train.ts). */
 export type OptimizerName = 'adam' | 'sgd-momentum' | 'sgd';
 
-/** Default training settings of a recipe (what `qnn-native train <recipe>` uses). */
-export interface RecipeDefaults {
-  /** Dataset spec for `loadDataset`. */
-  data: string;
-  /** Input preprocessing the recipe is trained with. */
+/** The settings every description of a training run has (recipe defaults, paper, train.json). */
+export interface TrainingSettings {
+  /** Input preprocessing the model is trained with. */
   preprocess: Preprocess;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerName;
   learningRate: number;
+}
+
+/** Default training settings of a recipe (what `qnn-native train <recipe>` uses). */
+export interface RecipeDefaults extends TrainingSettings {
+  /** Dataset spec for `loadDataset`. */
+  data: string;
   /** Keep at most this many training images (undefined: all). */
   maxTrain?: number;
 }
 
 /** The reference paper's training settings (ALGORITHMS.md §3.5), to list deviations from. */
-export interface PaperSettings {
+export interface PaperSettings extends TrainingSettings {
   /** Dataset kind as in a spec (`cifar10`), or a name no spec matches (`keras-mnist`). */
   dataKind: string;
   /** Human description of the paper's data. */
   data: string;
-  preprocess: Preprocess;
-  epochs: number;
-  batchSize: number;
-  optimizer: OptimizerName;
-  learningRate: number;
   validationFraction: number;
   /** Training-time augmentation, when the paper used any (we never augment). */
   augmentation?: string;
@@ -98,14 +97,9 @@ export const RECIPES: Readonly<Record<RecipeName, RecipeInfo>> = {
 };
 
 /** The settings of one training run, as compared by {@link deviationsFromPaper}. */
-export interface RunSettings {
+export interface RunSettings extends TrainingSettings {
   /** Dataset spec as given to loadDataset. */
   data: string;
-  preprocess: Preprocess;
-  epochs: number;
-  batchSize: number;
-  optimizer: OptimizerName;
-  learningRate: number;
   validationFraction: number;
   /** Training images actually used (after maxTrain and the validation hold-out). */
   trainCount: number;

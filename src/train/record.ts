@@ -5,10 +5,9 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 
-import type { Preprocess } from '../data';
 import { QnnError } from '../errors';
 import type { EpochRecord } from './train';
-import type { OptimizerName, PaperSettings, RecipeName } from './recipes';
+import type { PaperSettings, RecipeName, TrainingSettings } from './recipes';
 
 /** File name of the training record inside a model directory. */
 export const TRAIN_JSON = 'train.json';
@@ -22,13 +21,8 @@ export interface TrainRecord {
   parameters: number;
   /** The dataset as loaded: spec, loader description and settings (seed, split, counts). */
   data: { spec: string; description: string; settings: Record<string, unknown> };
-  settings: {
+  settings: TrainingSettings & {
     data: string;
-    preprocess: Preprocess;
-    epochs: number;
-    batchSize: number;
-    optimizer: OptimizerName;
-    learningRate: number;
     seed: number;
     dataSeed: number;
     maxTrain?: number;

@@ -7,20 +7,11 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { exportQuantizedTfjs, roundTripCheck, type QuantizedTensor } from '../../src/io/export';
 import { fileIO, loadModel } from '../../src/io/model_io';
 import { dirSize } from '../../src/io/sizes';
-import { getTf, type Tf } from '../../src/tf/runtime';
 import { Rng32 } from '../../src/util/rng';
-import { expectQnnError, inputsFor, mlp, tmpDir, weightMap } from './helpers';
+import { expectQnnError, inputsFor, ioHooks, mlp, weightMap } from './helpers';
 
-let tf: Tf;
-let tmp: ReturnType<typeof tmpDir>;
-
-beforeAll(async () => {
-  tf = await getTf();
-});
-beforeEach(() => {
-  tmp = tmpDir();
-});
-afterEach(() => tmp.cleanup());
+/** The TF.js runtime and a fresh temporary directory for each test. */
+const io = ioHooks();
 
 /** Values on a grid: fround(code·step + min), the TF.js decode rule. */
 function onGrid(codes: Int32Array, step: number, min: number): Float32Array {
@@ -36,7 +27,7 @@ function randomCodes(n: number, levels: number, seed: number): Int32Array {
 /** Sets the named weight of `model` to `values` (the in-memory model then holds the quantized weights). */
 function setWeight(model: tfjs.LayersModel, name: string, values: Float32Array): void {
   const layer = model.layers.find((l) => l.weights.some((w) => w.originalName === name))!;
-  const ws = layer.getWeights().map((t, k) => (layer.weights[k].originalName === name ? tf.tensor(values, t.shape) : t));
+  const ws = layer.getWeights().map((t, k) => (layer.weights[k].originalName === name ? io.tf.tensor(values, t.shape) : t));
   layer.setWeights(ws);
 }
 
@@ -47,7 +38,7 @@ function kernelName(model: tfjs.LayersModel, layer: number): string {
 /** Exports, checks the manifest rules and the stock reload, returns the export and manifest entries by name. */
 async function exportAndCheck(model: tfjs.LayersModel, tensors: QuantizedTensor[]) {
   for (const t of tensors) setWeight(model, t.name, t.values);
-  const dir = path.join(tmp.dir, 'out');
+  const dir = path.join(io.tmp.dir, 'out');
   const res = await exportQuantizedTfjs(model, tensors, dir, { metadata: { bits: 4 } });
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   expect(json.format).toBe('layers-model');
@@ -62,7 +53,7 @@ async function exportAndCheck(model: tfjs.LayersModel, tensors: QuantizedTensor[
   const check = await roundTripCheck(dir, model, inputsFor(model).values, inputsFor(model).shape);
   expect(check).toEqual({ maxAbsDiffLogits: 0, weightsBitExact: true });
   // Stock loader: every weight bit-exact against the quantized values.
-  const loaded = weightMap(await tf.loadLayersModel(fileIO(dir)));
+  const loaded = weightMap(await io.tf.loadLayersModel(fileIO(dir)));
   for (const t of tensors) expect(Array.from(loaded.get(t.name)!)).toEqual(Array.from(t.values));
   const files = fs.readdirSync(dir);
   expect(res.bytes).toBe(files.reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0));
@@ -78,7 +69,7 @@ async function exportAndCheck(model: tfjs.LayersModel, tensors: QuantizedTensor[
 
 describe('exportQuantizedTfjs', () => {
   test('(a) symmetric grid with exact zero → uint8 codes, scale δ, min −Kδ', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const name = kernelName(model, 0);
     const delta = 0.037;
     const K = 7;
@@ -96,7 +87,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('(a) the same values without a grid: an exact grid is inferred', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const name = kernelName(model, 0);
     const values = onGrid(randomCodes(30, 15, 2), 0.037, -(7 * 0.037));
     const { res } = await exportAndCheck(model, [{ name, values }]);
@@ -104,7 +95,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('(b) 4 levels given on a half-step grid: stored as declared; coarsened when that turns uint16 into uint8', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const k0 = kernelName(model, 0);
     const k1 = kernelName(model, 1);
     const h = 0.05;
@@ -123,7 +114,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('(c) values on no uint grid: float16 when exact in half precision, else float32, marked not exact', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const k0 = kernelName(model, 0);
     const k1 = kernelName(model, 1);
     const rng = new Rng32(5);
@@ -140,7 +131,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('uint16 path: 1000 levels, declared and inferred', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [40], units: 30 }), tf.layers.dense({ units: 30 })] });
+    const model = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [40], units: 30 }), io.tf.layers.dense({ units: 30 })] });
     const k0 = kernelName(model, 0);
     const k1 = kernelName(model, 1);
     const codes = Int32Array.from({ length: 1200 }, (_, i) => (i * 7) % 1000);
@@ -155,7 +146,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('inference recovers seeded random grids (asymmetric and symmetric, subsets of levels)', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [32], units: 32, useBias: false })] });
+    const model = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [32], units: 32, useBias: false })] });
     const name = kernelName(model, 0);
     const rng = new Rng32(42);
     const got: string[] = [];
@@ -165,10 +156,10 @@ describe('exportQuantizedTfjs', () => {
         const step = 10 ** (-4 + 4 * rng.uniform());
         const min = rep % 2 === 0 ? -(Math.floor((L - 1) / 2) * step) : -3 * rng.uniform();
         const values = onGrid(Int32Array.from({ length: 1024 }, () => rng.below(L)), step, min);
-        const res = await exportQuantizedTfjs(model, [{ name, values }], path.join(tmp.dir, `g${L}-${rep}`));
+        const res = await exportQuantizedTfjs(model, [{ name, values }], path.join(io.tmp.dir, `g${L}-${rep}`));
         got.push(`${L}/${rep}: ${res.tensors[0].dtype}`);
         want.push(`${L}/${rep}: ${L <= 256 ? 'uint8' : 'uint16'}`);
-        const loaded = weightMap(await loadModel(path.join(tmp.dir, `g${L}-${rep}`)));
+        const loaded = weightMap(await loadModel(path.join(io.tmp.dir, `g${L}-${rep}`)));
         expect(Array.from(loaded.get(name)!)).toEqual(Array.from(values));
       }
     }
@@ -176,7 +167,7 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('negative codes are rebased onto a uint grid', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const name = kernelName(model, 0);
     const codes = Int32Array.from(randomCodes(30, 9, 8), (c) => c - 4);
     const values = onGrid(codes, 0.25, 0);
@@ -185,9 +176,9 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('bad input is refused without writing anything', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const name = kernelName(model, 0);
-    const out = path.join(tmp.dir, 'x');
+    const out = path.join(io.tmp.dir, 'x');
     const codes = randomCodes(30, 4, 1);
     const values = onGrid(codes, 0.1, -0.2);
     const off = Float32Array.from(values);
@@ -197,7 +188,7 @@ describe('exportQuantizedTfjs', () => {
     await expectQnnError(exportQuantizedTfjs(model, [{ name, values: values.subarray(1) }], out), 'QNN_E_SHAPE', name);
     await expectQnnError(exportQuantizedTfjs(model, [{ name, values: Float32Array.from(values, (v, i) => (i === 2 ? NaN : v)) }], out), 'QNN_E_VALUE', 'non-finite');
     await expectQnnError(exportQuantizedTfjs(model, [{ name, values }, { name, values }], out), 'QNN_E_VALUE', 'twice');
-    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+    expect(fs.readdirSync(io.tmp.dir)).toEqual([]);
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'f'), '');
     await expectQnnError(exportQuantizedTfjs(model, [{ name, values }], out), 'QNN_E_EXISTS', out, '--force');
@@ -206,8 +197,8 @@ describe('exportQuantizedTfjs', () => {
   });
 
   test('roundTripCheck rejects an input that does not fill its shape', async () => {
-    const model = mlp(tf);
-    const dir = path.join(tmp.dir, 'd');
+    const model = mlp(io.tf);
+    const dir = path.join(io.tmp.dir, 'd');
     await exportQuantizedTfjs(model, [], dir);
     await expectQnnError(roundTripCheck(dir, model, new Float32Array(5), [1, 6]), 'QNN_E_SHAPE', '[1,6]');
   });

@@ -6,13 +6,27 @@ import * as path from 'path';
 import type * as tfjs from '@tensorflow/tfjs';
 
 import { QnnError, type QnnErrorCode } from '../../src/errors';
-import type { Tf } from '../../src/tf/runtime';
+import { getTf, type Tf } from '../../src/tf/runtime';
 import { Rng32 } from '../../src/util/rng';
+import { expectCode, rejectionOf } from '../helpers';
 
 /** A fresh temp directory and a function that removes it. */
 export function tmpDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qnn-io-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Registers hooks: the TF.js runtime (beforeAll) and a fresh temporary directory per test. */
+export function ioHooks(): { tf: Tf; tmp: ReturnType<typeof tmpDir> } {
+  const io = {} as { tf: Tf; tmp: ReturnType<typeof tmpDir> };
+  beforeAll(async () => {
+    io.tf = await getTf();
+  });
+  beforeEach(() => {
+    io.tmp = tmpDir();
+  });
+  afterEach(() => io.tmp.cleanup());
+  return io;
 }
 
 /** Sets every weight to seeded normal values (moving variances positive). */
@@ -86,15 +100,7 @@ export function weightMap(model: tfjs.LayersModel): Map<string, Float32Array> {
 
 /** Asserts that `p` rejects with a QnnError of `code` whose message contains every fragment. */
 export async function expectQnnError(p: Promise<unknown>, code: QnnErrorCode, ...fragments: string[]): Promise<QnnError> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(QnnError);
-  const q = err as QnnError;
-  expect(q.code).toBe(code);
+  const q = expectCode(await rejectionOf(p), code);
   for (const f of fragments) expect(q.message).toContain(f);
   return q;
 }

@@ -11,19 +11,10 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { exportInq, INQ_BIN, loadInq } from '../../src/io/inq';
 import { fileIO, loadModel } from '../../src/io/model_io';
 import { inqExponents, inqQuantize } from '../../src/methods/inq';
-import { getTf, type Tf } from '../../src/tf/runtime';
-import { cnn, expectQnnError, predict, tmpDir, weightMap } from './helpers';
+import { cnn, expectQnnError, ioHooks, predict, weightMap } from './helpers';
 
-let tf: Tf;
-let tmp: ReturnType<typeof tmpDir>;
-
-beforeAll(async () => {
-  tf = await getTf();
-});
-beforeEach(() => {
-  tmp = tmpDir();
-});
-afterEach(() => tmp.cleanup());
+/** The TF.js runtime and a fresh temporary directory for each test. */
+const io = ioHooks();
 
 /** Replaces weight `name` of `model` by its one-shot INQ values at `bits`; returns the export tensor. */
 function inqTensor(model: tfjs.LayersModel, name: string, bits: number): { name: string; values: Float32Array; n1: number; bits: number } {
@@ -31,7 +22,7 @@ function inqTensor(model: tfjs.LayersModel, name: string, bits: number): { name:
   const v = w.read().dataSync() as Float32Array;
   const { n1, n2 } = inqExponents(v.reduce((m, x) => Math.max(m, Math.abs(x)), 0), bits);
   const values = inqQuantize(v, n1, n2);
-  const t = tf.tensor(values, w.shape as number[]);
+  const t = io.tf.tensor(values, w.shape as number[]);
   w.write(t);
   t.dispose();
   return { name, values, n1, bits };
@@ -39,7 +30,7 @@ function inqTensor(model: tfjs.LayersModel, name: string, bits: number): { name:
 
 /** Conv2D → BN → DepthwiseConv2D → Flatten → Dense with its three kernels INQ-quantized at 5, 3 and 8 bits. */
 function quantizedCnn(): { model: tfjs.LayersModel; tensors: ReturnType<typeof inqTensor>[] } {
-  const model = cnn(tf);
+  const model = cnn(io.tf);
   const kernels = [model.layers[0], model.layers[2], model.layers[4]].map((l) => l.weights[0].originalName);
   return { model, tensors: kernels.map((name, i) => inqTensor(model, name, [5, 3, 8][i])) };
 }
@@ -55,7 +46,7 @@ function editJson(dir: string, edit: (json: { qnnInq: Record<string, any> }) => 
 describe('exportInq / loadInq', () => {
   test('round trip: bit-exact weights and equal predictions; loadModel dispatches; a stock handler refuses', async () => {
     const { model, tensors } = quantizedCnn();
-    const dir = path.join(tmp.dir, 'inq');
+    const dir = path.join(io.tmp.dir, 'inq');
     const r = await exportInq(model, tensors, dir, { metadata: { method: 'inq' } });
     expect(r.dir).toBe(dir);
     expect(r.tensors.map(({ name, bits }) => [name, bits])).toEqual(tensors.map((t) => [t.name, t.bits]));
@@ -68,22 +59,22 @@ describe('exportInq / loadInq', () => {
     for (const load of [loadInq, loadModel]) {
       const back = await load(dir);
       expect(weightMap(back)).toEqual(weightMap(model));
-      expect(predict(tf, back)).toEqual(predict(tf, model));
+      expect(predict(io.tf, back)).toEqual(predict(io.tf, model));
     }
-    await expectQnnError(tf.loadLayersModel(fileIO(dir)), 'QNN_E_MODEL', 'INQ model', 'loadInq()');
+    await expectQnnError(io.tf.loadLayersModel(fileIO(dir)), 'QNN_E_MODEL', 'INQ model', 'loadInq()');
   });
 
   test('codes take bits/32 of the float32 kernel bytes; the size is reported against float32', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 64, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
+    const model = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [784], units: 64, kernelInitializer: io.tf.initializers.glorotUniform({ seed: 1 }) })] });
     const kernel = model.weights[0].originalName;
     const t = inqTensor(model, kernel, 5);
-    const r = await exportInq(model, [t], path.join(tmp.dir, 'dense'));
+    const r = await exportInq(model, [t], path.join(io.tmp.dir, 'dense'));
     const n = 784 * 64;
     expect(r.tensors[0].bytes).toBe(Math.ceil((n * 5) / 8));
     expect(r.tensors[0].bytes / (4 * n)).toBeCloseTo(5 / 32, 6);
     expect(r.float32Bytes).toBe(4 * (n + 64));
     // inq.bin = codes + the float32 bias; model.json adds the topology.
-    expect(fs.statSync(path.join(tmp.dir, 'dense', INQ_BIN)).size).toBe(Math.ceil((n * 5) / 8) + 4 * 64);
+    expect(fs.statSync(path.join(io.tmp.dir, 'dense', INQ_BIN)).size).toBe(Math.ceil((n * 5) / 8) + 4 * 64);
     expect(r.bytes).toBeLessThan(0.2 * r.float32Bytes);
     expect(r.gzipBytes).toBeLessThan(r.bytes);
     expect(weightMap(await loadInq(r.dir))).toEqual(weightMap(model));
@@ -92,19 +83,19 @@ describe('exportInq / loadInq', () => {
   test('export errors: values off the INQ grid, unknown weights, an existing directory', async () => {
     const { model, tensors } = quantizedCnn();
     const bad = { ...tensors[0], values: tensors[0].values.map((v, i) => (i === 2 ? 0.3 : v)) };
-    await expectQnnError(exportInq(model, [bad], path.join(tmp.dir, 'a')), 'QNN_E_VALUE', `INQ tensor '${tensors[0].name}'`, '`values[2]` = 0.30000001192092896');
-    await expectQnnError(exportInq(model, [{ ...tensors[0], name: 'nope/kernel' }], path.join(tmp.dir, 'b')), 'QNN_E_VALUE', "no weight named 'nope/kernel'");
-    const dir = path.join(tmp.dir, 'c');
+    await expectQnnError(exportInq(model, [bad], path.join(io.tmp.dir, 'a')), 'QNN_E_VALUE', `INQ tensor '${tensors[0].name}'`, '`values[2]` = 0.30000001192092896');
+    await expectQnnError(exportInq(model, [{ ...tensors[0], name: 'nope/kernel' }], path.join(io.tmp.dir, 'b')), 'QNN_E_VALUE', "no weight named 'nope/kernel'");
+    const dir = path.join(io.tmp.dir, 'c');
     await exportInq(model, tensors, dir);
     await expectQnnError(exportInq(model, tensors, dir), 'QNN_E_EXISTS', dir);
     await exportInq(model, tensors, dir, { overwrite: true });
-    expect(fs.existsSync(path.join(tmp.dir, 'a'))).toBe(false);
+    expect(fs.existsSync(path.join(io.tmp.dir, 'a'))).toBe(false);
   });
 
   test('corrupt or truncated directories are refused with QNN_E_MODEL (missing file: QNN_E_IO; new version: QNN_E_UNSUPPORTED)', async () => {
     const { model, tensors } = quantizedCnn();
     const fresh = async (name: string): Promise<string> => {
-      const dir = path.join(tmp.dir, name);
+      const dir = path.join(io.tmp.dir, name);
       await exportInq(model, tensors, dir);
       return dir;
     };

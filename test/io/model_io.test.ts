@@ -2,25 +2,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { fileIO, loadModel, saveModel, WEIGHTS_BIN } from '../../src/io/model_io';
-import { getTf, type Tf } from '../../src/tf/runtime';
-import { cnn, expectQnnError, functionalAdd, mlp, predict, tmpDir, weightMap } from './helpers';
+import { cnn, expectQnnError, functionalAdd, ioHooks, mlp, predict, weightMap } from './helpers';
 
-let tf: Tf;
-let tmp: ReturnType<typeof tmpDir>;
-
-beforeAll(async () => {
-  tf = await getTf();
-});
-beforeEach(() => {
-  tmp = tmpDir();
-});
-afterEach(() => tmp.cleanup());
+/** The TF.js runtime and a fresh temporary directory for each test. */
+const io = ioHooks();
 
 const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
 
 /** A Dense 3 → 2 model and its model.json topology, for hand-written manifests. */
 function denseTopology(): object {
-  const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2, name: 'd' })] });
+  const m = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [3], units: 2, name: 'd' })] });
   return m.toJSON(null, false) as object;
 }
 
@@ -36,8 +27,8 @@ describe('save / load round trips', () => {
     ['Conv2D + BatchNormalization + DepthwiseConv2D', cnn],
     ['functional with Add', functionalAdd],
   ])('%s: predictions and weights identical', async (_name, build) => {
-    const model = build(tf);
-    const dir = path.join(tmp.dir, 'm');
+    const model = build(io.tf);
+    const dir = path.join(io.tmp.dir, 'm');
     await saveModel(model, dir, { metadata: { note: 'hi' } });
     expect(fs.readdirSync(dir).sort()).toEqual(['model.json', WEIGHTS_BIN]);
     const json = readJson(path.join(dir, 'model.json'));
@@ -48,15 +39,15 @@ describe('save / load round trips', () => {
     const bytes = json.weightsManifest[0].weights.reduce((s: number, w: { shape: number[] }) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
     expect(fs.statSync(path.join(dir, WEIGHTS_BIN)).size).toBe(bytes);
 
-    for (const loaded of [await loadModel(dir), await loadModel(path.join(dir, 'model.json')), await tf.loadLayersModel(fileIO(dir))]) {
-      expect(Array.from(predict(tf, loaded))).toEqual(Array.from(predict(tf, model)));
+    for (const loaded of [await loadModel(dir), await loadModel(path.join(dir, 'model.json')), await io.tf.loadLayersModel(fileIO(dir))]) {
+      expect(Array.from(predict(io.tf, loaded))).toEqual(Array.from(predict(io.tf, model)));
       expect(weightMap(loaded)).toEqual(weightMap(model));
     }
   });
 
   test('sharded save splits like the converter and loads back', async () => {
-    const model = cnn(tf);
-    const dir = path.join(tmp.dir, 'sharded');
+    const model = cnn(io.tf);
+    const dir = path.join(io.tmp.dir, 'sharded');
     await saveModel(model, dir, { shardBytes: 100 });
     const json = readJson(path.join(dir, 'model.json'));
     const total = model.weights.reduce((s, w) => s + 4 * w.shape.reduce((a: number, b) => a * (b as number), 1), 0);
@@ -65,19 +56,19 @@ describe('save / load round trips', () => {
     expect(json.weightsManifest[0].paths).toEqual(names);
     expect(names.map((f) => fs.statSync(path.join(dir, f)).size)).toEqual(names.map((_, i) => (i < n - 1 ? 100 : total - 100 * (n - 1))));
     const loaded = await loadModel(dir);
-    expect(Array.from(predict(tf, loaded))).toEqual(Array.from(predict(tf, model)));
+    expect(Array.from(predict(io.tf, loaded))).toEqual(Array.from(predict(io.tf, model)));
   });
 
   test('shardBytes must be a positive integer; the target is a directory, not model.json', async () => {
-    await expectQnnError(saveModel(mlp(tf), path.join(tmp.dir, 'x'), { shardBytes: 0 }), 'QNN_E_RANGE', 'shardBytes');
-    await expectQnnError(saveModel(mlp(tf), path.join(tmp.dir, 'model.json')), 'QNN_E_VALUE', 'directory', tmp.dir);
-    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+    await expectQnnError(saveModel(mlp(io.tf), path.join(io.tmp.dir, 'x'), { shardBytes: 0 }), 'QNN_E_RANGE', 'shardBytes');
+    await expectQnnError(saveModel(mlp(io.tf), path.join(io.tmp.dir, 'model.json')), 'QNN_E_VALUE', 'directory', io.tmp.dir);
+    expect(fs.readdirSync(io.tmp.dir)).toEqual([]);
   });
 });
 
 describe('hand-made manifests with quantized weights load through stock TF.js decoding', () => {
   test('uint8 kernel + float16 bias over two groups and three shards', async () => {
-    const dir = path.join(tmp.dir, 'q8');
+    const dir = path.join(io.tmp.dir, 'q8');
     const codes = Uint8Array.from([0, 1, 2, 100, 254, 255]);
     const scale = 0.0123;
     const min = -1.5;
@@ -100,7 +91,7 @@ describe('hand-made manifests with quantized weights load through stock TF.js de
   });
 
   test('uint16 kernel', async () => {
-    const dir = path.join(tmp.dir, 'q16');
+    const dir = path.join(io.tmp.dir, 'q16');
     const codes = Uint16Array.from([0, 1, 5000, 40000, 65534, 65535]);
     const scale = 1e-4;
     const min = -3;
@@ -129,22 +120,22 @@ describe('hand-made manifests with quantized weights load through stock TF.js de
 
 describe('load errors name the input and the fix', () => {
   async function savedMlp(): Promise<string> {
-    const dir = path.join(tmp.dir, 'm');
-    await saveModel(mlp(tf), dir);
+    const dir = path.join(io.tmp.dir, 'm');
+    await saveModel(mlp(io.tf), dir);
     return dir;
   }
 
   test('missing path, missing model.json', async () => {
-    await expectQnnError(loadModel(path.join(tmp.dir, 'nope')), 'QNN_E_IO', path.join(tmp.dir, 'nope'));
-    fs.mkdirSync(path.join(tmp.dir, 'empty'));
-    await expectQnnError(loadModel(path.join(tmp.dir, 'empty')), 'QNN_E_IO', path.join(tmp.dir, 'empty', 'model.json'));
+    await expectQnnError(loadModel(path.join(io.tmp.dir, 'nope')), 'QNN_E_IO', path.join(io.tmp.dir, 'nope'));
+    fs.mkdirSync(path.join(io.tmp.dir, 'empty'));
+    await expectQnnError(loadModel(path.join(io.tmp.dir, 'empty')), 'QNN_E_IO', path.join(io.tmp.dir, 'empty', 'model.json'));
   });
 
   test('missing shard', async () => {
     const dir = await savedMlp();
     fs.rmSync(path.join(dir, WEIGHTS_BIN));
     await expectQnnError(loadModel(dir), 'QNN_E_IO', path.join(dir, WEIGHTS_BIN), 'not found');
-    await expectQnnError(tf.loadLayersModel(fileIO(dir)), 'QNN_E_IO', WEIGHTS_BIN);
+    await expectQnnError(io.tf.loadLayersModel(fileIO(dir)), 'QNN_E_IO', WEIGHTS_BIN);
   });
 
   test('byte count mismatch, too few and too many', async () => {
@@ -166,7 +157,7 @@ describe('load errors name the input and the fix', () => {
   });
 
   test('unknown quantization dtype and missing topology', async () => {
-    const dir = path.join(tmp.dir, 'bad');
+    const dir = path.join(io.tmp.dir, 'bad');
     writeModelDir(
       dir,
       { modelTopology: denseTopology(), weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'd/kernel', shape: [3, 2], dtype: 'float32', quantization: { dtype: 'int4' } }] }] },
@@ -193,25 +184,25 @@ describe('load errors name the input and the fix', () => {
   });
 
   test('.keras archives are refused with a hint', async () => {
-    await expectQnnError(loadModel(path.join(tmp.dir, 'm.keras')), 'QNN_E_UNSUPPORTED', 'model.h5');
+    await expectQnnError(loadModel(path.join(io.tmp.dir, 'm.keras')), 'QNN_E_UNSUPPORTED', 'model.h5');
   });
 });
 
 describe('atomic, non-clobbering saves', () => {
   test('refuses to overwrite a non-empty directory unless overwrite', async () => {
-    const dir = path.join(tmp.dir, 'out');
+    const dir = path.join(io.tmp.dir, 'out');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'keep.txt'), 'x');
-    await expectQnnError(saveModel(mlp(tf), dir), 'QNN_E_EXISTS', dir, '--force');
+    await expectQnnError(saveModel(mlp(io.tf), dir), 'QNN_E_EXISTS', dir, '--force');
     expect(fs.readdirSync(dir)).toEqual(['keep.txt']);
-    const model = mlp(tf, 7);
+    const model = mlp(io.tf, 7);
     await saveModel(model, dir, { overwrite: true });
     expect(fs.readdirSync(dir).sort()).toEqual(['model.json', WEIGHTS_BIN]);
     expect(weightMap(await loadModel(dir))).toEqual(weightMap(model));
     // An existing empty directory is simply filled.
-    fs.mkdirSync(path.join(tmp.dir, 'empty'));
-    await saveModel(model, path.join(tmp.dir, 'empty'));
-    expect(fs.readdirSync(path.join(tmp.dir, 'empty')).sort()).toEqual(['model.json', WEIGHTS_BIN]);
+    fs.mkdirSync(path.join(io.tmp.dir, 'empty'));
+    await saveModel(model, path.join(io.tmp.dir, 'empty'));
+    expect(fs.readdirSync(path.join(io.tmp.dir, 'empty')).sort()).toEqual(['model.json', WEIGHTS_BIN]);
   });
 
   test('a save failing mid-way leaves no directory and no temp files; an existing one stays intact', async () => {
@@ -222,21 +213,21 @@ describe('atomic, non-clobbering saves', () => {
       return real(...args);
     });
     try {
-      const dir = path.join(tmp.dir, 'out');
-      await expectQnnError(saveModel(mlp(tf), dir), 'QNN_E_IO', 'disk full', dir);
+      const dir = path.join(io.tmp.dir, 'out');
+      await expectQnnError(saveModel(mlp(io.tf), dir), 'QNN_E_IO', 'disk full', dir);
       expect(calls).toBe(2);
-      expect(fs.readdirSync(tmp.dir)).toEqual([]);
+      expect(fs.readdirSync(io.tmp.dir)).toEqual([]);
 
       spy.mockRestore();
-      const old = mlp(tf, 11);
+      const old = mlp(io.tf, 11);
       await saveModel(old, dir);
       calls = 0;
       jest.spyOn(fs.promises, 'writeFile').mockImplementation(async (...args: Parameters<typeof real>) => {
         if (++calls === 2) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
         return real(...args);
       });
-      await expectQnnError(saveModel(mlp(tf, 12), dir, { overwrite: true }), 'QNN_E_IO', 'disk full');
-      expect(fs.readdirSync(tmp.dir)).toEqual(['out']);
+      await expectQnnError(saveModel(mlp(io.tf, 12), dir, { overwrite: true }), 'QNN_E_IO', 'disk full');
+      expect(fs.readdirSync(io.tmp.dir)).toEqual(['out']);
       jest.restoreAllMocks();
       expect(weightMap(await loadModel(dir))).toEqual(weightMap(old));
     } finally {

@@ -6,20 +6,11 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { fileIO, loadModel, saveModel } from '../../src/io/model_io';
 import { exportPacked, loadPacked, packCodes, PACKED_BIN, unpackCodes } from '../../src/io/packed';
 import { dirSize } from '../../src/io/sizes';
-import { getTf, type Tf } from '../../src/tf/runtime';
 import { Rng32 } from '../../src/util/rng';
-import { cnn, expectQnnError, mlp, predict, tmpDir, weightMap } from './helpers';
+import { cnn, expectQnnError, ioHooks, mlp, predict, weightMap } from './helpers';
 
-let tf: Tf;
-let tmp: ReturnType<typeof tmpDir>;
-
-beforeAll(async () => {
-  tf = await getTf();
-});
-beforeEach(() => {
-  tmp = tmpDir();
-});
-afterEach(() => tmp.cleanup());
+/** The TF.js runtime and a fresh temporary directory for each test. */
+const io = ioHooks();
 
 /** Quantizes weight `name` of `model` in place to `levels` seeded random levels; returns the tensor. */
 function quantizeTo(model: tfjs.LayersModel, name: string, levels: number, seed: number): { name: string; values: Float32Array } {
@@ -29,7 +20,7 @@ function quantizeTo(model: tfjs.LayersModel, name: string, levels: number, seed:
   const k = layer.weights.findIndex((w) => w.originalName === name);
   const n = layer.weights[k].shape.reduce((a: number, b) => a * (b as number), 1);
   const values = Float32Array.from({ length: n }, (_, i) => table[i < levels ? i : rng.below(levels)]);
-  layer.setWeights(layer.getWeights().map((t, j) => (j === k ? tf.tensor(values, t.shape) : t)));
+  layer.setWeights(layer.getWeights().map((t, j) => (j === k ? io.tf.tensor(values, t.shape) : t)));
   return { name, values };
 }
 
@@ -55,11 +46,11 @@ describe('bit packing', () => {
 
 describe('exportPacked / loadPacked', () => {
   test('round trip: bit-exact weights, equal predictions; loadModel dispatches; stock handler refuses', async () => {
-    const model = cnn(tf);
+    const model = cnn(io.tf);
     const conv = model.layers[0].weights[0].originalName;
     const dense = model.layers[4].weights[0].originalName;
     const tensors = [quantizeTo(model, conv, 4, 1), quantizeTo(model, dense, 13, 2)];
-    const dir = path.join(tmp.dir, 'p');
+    const dir = path.join(io.tmp.dir, 'p');
     const res = await exportPacked(model, tensors, dir, { metadata: { method: 'test' } });
     expect(res.tensors).toEqual([
       { name: conv, bits: 2, levels: 4 },
@@ -74,28 +65,28 @@ describe('exportPacked / loadPacked', () => {
 
     for (const loaded of [await loadPacked(dir), await loadModel(dir)]) {
       expect(weightMap(loaded)).toEqual(weightMap(model));
-      expect(Array.from(predict(tf, loaded))).toEqual(Array.from(predict(tf, model)));
+      expect(Array.from(predict(io.tf, loaded))).toEqual(Array.from(predict(io.tf, model)));
     }
-    await expectQnnError(tf.loadLayersModel(fileIO(dir)), 'QNN_E_MODEL', 'packed', 'loadPacked');
+    await expectQnnError(io.tf.loadLayersModel(fileIO(dir)), 'QNN_E_MODEL', 'packed', 'loadPacked');
   });
 
   test('a single-level tensor takes 0 bits', async () => {
-    const model = mlp(tf);
+    const model = mlp(io.tf);
     const name = model.layers[0].weights[0].originalName;
     const values = new Float32Array(30).fill(0.25);
-    model.layers[0].setWeights([tf.tensor(values, [6, 5]), model.layers[0].getWeights()[1]]);
-    const dir = path.join(tmp.dir, 'p');
+    model.layers[0].setWeights([io.tf.tensor(values, [6, 5]), model.layers[0].getWeights()[1]]);
+    const dir = path.join(io.tmp.dir, 'p');
     const res = await exportPacked(model, [{ name, values }], dir);
     expect(res.tensors).toEqual([{ name, bits: 0, levels: 1 }]);
     expect(weightMap(await loadPacked(dir))).toEqual(weightMap(model));
   });
 
   test('kernel size is about bits/32 of float32', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [128], units: 128, useBias: false })] });
+    const model = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [128], units: 128, useBias: false })] });
     const name = model.weights[0].originalName;
     const q = quantizeTo(model, name, 16, 3);
-    const packedDir = path.join(tmp.dir, 'p');
-    const floatDir = path.join(tmp.dir, 'f');
+    const packedDir = path.join(io.tmp.dir, 'p');
+    const floatDir = path.join(io.tmp.dir, 'f');
     await exportPacked(model, [q], packedDir);
     await saveModel(model, floatDir);
     const packedBin = fs.statSync(path.join(packedDir, PACKED_BIN)).size;
@@ -107,18 +98,18 @@ describe('exportPacked / loadPacked', () => {
   });
 
   test('more than 65536 distinct values are refused', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [300], units: 300, useBias: false })] });
+    const model = io.tf.sequential({ layers: [io.tf.layers.dense({ inputShape: [300], units: 300, useBias: false })] });
     const name = model.weights[0].originalName;
     const values = Float32Array.from({ length: 90000 }, (_, i) => i);
-    await expectQnnError(exportPacked(model, [{ name, values }], path.join(tmp.dir, 'p')), 'QNN_E_RANGE', name, '65536');
-    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+    await expectQnnError(exportPacked(model, [{ name, values }], path.join(io.tmp.dir, 'p')), 'QNN_E_RANGE', name, '65536');
+    expect(fs.readdirSync(io.tmp.dir)).toEqual([]);
   });
 });
 
 describe('corrupt packed models', () => {
   async function exported(): Promise<string> {
-    const model = mlp(tf);
-    const dir = path.join(tmp.dir, 'p');
+    const model = mlp(io.tf);
+    const dir = path.join(io.tmp.dir, 'p');
     await exportPacked(model, [quantizeTo(model, model.layers[0].weights[0].originalName, 4, 5)], dir);
     return dir;
   }
@@ -143,7 +134,7 @@ describe('corrupt packed models', () => {
     const dir = await exported();
     editManifest(dir, (m) => (m.tensors[0].bits = 3));
     await expectQnnError(loadPacked(dir), 'QNN_E_MODEL', 'inconsistent entry');
-    const dir2 = path.join(tmp.dir, 'p2');
+    const dir2 = path.join(io.tmp.dir, 'p2');
     fs.cpSync(dir, dir2, { recursive: true });
     editManifest(dir2, (m) => {
       m.tensors[0].bits = 2;

@@ -2,22 +2,12 @@
  * Bin and fixed-point quantization (ALGORITHMS.md §5, §11.20): the golden vectors of §5 and
  * hand-derived cases for every edge, the export grids and the error summary.
  */
-import { binQuantize, errorSummary, fixedPointQuantize, QnnError } from '../../src';
+import { binQuantize, errorSummary, fixedPointQuantize } from '../../src';
+import { throwsCode } from '../helpers';
 
 const f32 = (a: number[]) => Float32Array.from(a);
 const list = (a: ArrayLike<number>) => Array.from(a);
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(QnnError);
-  expect((err as QnnError).code).toBe(code);
-  if (text) expect((err as QnnError).message).toMatch(text);
-}
 
 /** Every grid must decode to the values exactly (TF.js: fround(code · scale + min)). */
 function expectGridDecodes(r: { values: Float32Array; grid?: { step: number; min: number; codes: Uint32Array } }): void {

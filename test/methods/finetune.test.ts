@@ -9,7 +9,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { fineTune, ZZS_RETRAIN } from '../../src/methods/finetune';
 import { getTf, type Tf } from '../../src/tf/runtime';
 import { buildModel } from '../../src/train/recipes';
-import { expectQnnError, quadrants } from '../train/helpers';
+import { depthwiseModel, expectQnnError, quadrants } from '../train/helpers';
 
 let tf: Tf;
 
@@ -100,13 +100,7 @@ describe('fineTune', () => {
 
   test('a model with a DepthwiseConv2D layer trains on the cpu backend for the call; the backend is restored', async () => {
     const train = quadrants(48, 5);
-    const model = tf.sequential({
-      layers: [
-        tf.layers.depthwiseConv2d({ inputShape: train.shape, kernelSize: 3, depthMultiplier: 2, depthwiseInitializer: tf.initializers.glorotUniform({ seed: 1 }), name: 'depthwise_conv2d_1' }),
-        tf.layers.flatten({ name: 'flatten_1' }),
-        tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }), name: 'dense_1' }),
-      ],
-    });
+    const model = depthwiseModel(tf, train.shape, 1);
     const backend = tf.getBackend();
     const before = weights(model);
     const r = await fineTune(model, train, { ...base, epochs: 1, frozen: ['dense_1'] });

@@ -3,22 +3,12 @@
  * partition strategies, the schedule check, the export encoding and the grid. Expected values are
  * derived by hand from the rules (the pruning thresholds were also checked against numpy.quantile).
  */
-import { decodeInq, encodeInq, inqExponents, inqGrid, inqPartition, inqQuantize, inqSchedule, QnnError, Rng32 } from '../../src';
+import { decodeInq, encodeInq, inqExponents, inqGrid, inqPartition, inqQuantize, inqSchedule, Rng32 } from '../../src';
+import { throwsCode } from '../helpers';
 
 const f32 = (a: number[]) => Float32Array.from(a);
 const list = (a: ArrayLike<number>) => Array.from(a);
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(QnnError);
-  expect((err as QnnError).code).toBe(code);
-  if (text) expect((err as QnnError).message).toMatch(text);
-}
 
 /** The reference's quantize_weight, literally: walk i = n2..n1 with alpha = previous level. */
 function referenceWeight(w: number, n1: number, n2: number): number {

@@ -16,7 +16,7 @@ import { createMaskedSgd, quantizeInq, type InqResult } from '../../src/methods/
 import { cloneModel } from '../../src/quantize/network';
 import { getTf, type Tf } from '../../src/tf/runtime';
 import { trainModel } from '../../src/train/train';
-import { expectQnnError, quadrants, tmpDir } from '../train/helpers';
+import { depthwiseModel, expectQnnError, quadrants, tmpDir } from '../train/helpers';
 
 let tf: Tf;
 let data: DataSplits;
@@ -202,13 +202,7 @@ describe('quantizeInq', () => {
 
   test('a model with a DepthwiseConv2D layer is quantized (trained on the cpu backend)', async () => {
     const train = quadrants(32, 2);
-    const model = tf.sequential({
-      layers: [
-        tf.layers.depthwiseConv2d({ inputShape: train.shape, kernelSize: 3, depthMultiplier: 2, depthwiseInitializer: tf.initializers.glorotUniform({ seed: 4 }), name: 'depthwise_conv2d_1' }),
-        tf.layers.flatten({ name: 'flatten_1' }),
-        tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }), name: 'dense_1' }),
-      ],
-    });
+    const model = depthwiseModel(tf, train.shape, 4);
     const backend = tf.getBackend();
     const r = await quantizeInq(model, train, { increments: [0.5, 1], epochs: 1, batchSize: 16, seed: 0, quiet: true });
     expect(tf.getBackend()).toBe(backend);

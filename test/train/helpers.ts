@@ -3,21 +3,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import type * as tfjs from '@tensorflow/tfjs';
+
 import type { Dataset } from '../../src/data';
-import { QnnError, type QnnErrorCode } from '../../src/errors';
+import type { QnnErrorCode } from '../../src/errors';
+import type { Tf } from '../../src/tf/runtime';
 import { Rng32 } from '../../src/util/rng';
+import { expectCode, rejectionOf } from '../helpers';
 
 /** Awaits `p` and checks it rejects with a QnnError of `code` whose message matches `msg`. */
 export async function expectQnnError(p: Promise<unknown> | (() => unknown), code: QnnErrorCode, msg?: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(QnnError);
-  expect((err as QnnError).code).toBe(code);
-  if (msg) expect((err as QnnError).message).toMatch(msg);
+  expectCode(await rejectionOf(p), code, msg);
 }
 
 /**
@@ -45,4 +41,18 @@ export function quadrants(count: number, seed: number, h = 8, w = 8): Dataset {
 export function tmpDir(): { dir: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qnn-train-'));
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * DepthwiseConv2D (3x3, multiplier 2) → Flatten → Dense 4 softmax on `inputShape`, initialised from
+ * `seed` and `seed + 1`: the model whose training needs the cpu backend (no wasm gradients).
+ */
+export function depthwiseModel(tf: Tf, inputShape: number[], seed: number): tfjs.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.depthwiseConv2d({ inputShape, kernelSize: 3, depthMultiplier: 2, depthwiseInitializer: tf.initializers.glorotUniform({ seed }), name: 'depthwise_conv2d_1' }),
+      tf.layers.flatten({ name: 'flatten_1' }),
+      tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'dense_1' }),
+    ],
+  });
 }

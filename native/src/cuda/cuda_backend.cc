@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/internal.h"  // detail::finish_rel, shared with gpfq.cc
 #include "device.cuh"
 #include "qnn/im2col.h"
 #include "qnn/quantizer.h"
@@ -368,6 +369,15 @@ int sweep_threads(const State& st, index_t n1) {
   return static_cast<int>(std::min<index_t>(256, std::max<index_t>(32, ceil_div(per_sm, 32) * 32)));
 }
 
+// Bytes a layout function carves: the same function run in counting mode (Layout without a base),
+// so estimates and allocations cannot disagree.
+template <typename Bufs, typename Shape>
+std::size_t layout_bytes(Bufs (*layout)(Layout&, const Shape&), const Shape& s) {
+  Layout L;
+  layout(L, s);
+  return L.bytes();
+}
+
 // ---- conv input staging -------------------------------------------------------------------------
 
 // Whole images travel to the device in chunks of about kImageChunkElems floats; with ZZS sampling
@@ -482,13 +492,6 @@ GramBufs<T> layout_gram(Layout& L, const GramShape& s) {
   return b;
 }
 
-template <typename T>
-std::size_t gram_bytes(const GramShape& s) {
-  Layout L;
-  layout_gram<T>(L, s);
-  return L.bytes();
-}
-
 std::string gram_what(const GramShape& s, bool f64) {
   return "the CUDA Gram accumulator (d = " + std::to_string(s.d) + ", groups = " + std::to_string(s.groups) + ", " +
          (f64 ? "float64" : "float32") + ", " + std::to_string(s.same ? 1 : (s.track_k ? 3 : 2)) + " matrices)";
@@ -502,7 +505,7 @@ template <typename T>
 class DeviceGram final : public GramAccumulator {
  public:
   explicit DeviceGram(const GramShape& s)
-      : s_(s), arena_(stream_.get(), gram_bytes<T>(s), gram_what(s, sizeof(T) == 8)) {
+      : s_(s), arena_(stream_.get(), layout_bytes(layout_gram<T>, s), gram_what(s, sizeof(T) == 8)) {
     Layout L(arena_.base());
     b_ = layout_gram<T>(L, s_);
     const index_t dd = prod(prod(s_.d, s_.d), s_.groups);
@@ -544,9 +547,7 @@ class DeviceGram final : public GramAccumulator {
     if (spec.n == 0) return;
     dev::Im2col ax = im2col_geometry(spec, geo);
     const ConvPlan plan = conv_plan(spec, geo, spec.n, !s_.same);
-    Layout count;
-    layout_conv(count, plan);
-    Arena arena(stream_.get(), count.bytes(), "CUDA conv staging (" + std::to_string(plan.imgs_per_chunk) + " images)");
+    Arena arena(stream_.get(), layout_bytes(layout_conv, plan), "CUDA conv staging (" + std::to_string(plan.imgs_per_chunk) + " images)");
     Layout carve(arena.base());
     const ConvStage st = layout_conv(carve, plan);
     const index_t rpi = geo.rows_per_image, cols = geo.cols;
@@ -665,16 +666,6 @@ std::vector<std::uint32_t> rng_states(index_t n1, std::uint32_t seed) {
   return r;
 }
 
-// err = sqrt(max(0, err2)), rel = err / ref (0 when both are 0, inf when only ref is 0): gpfq.cc.
-void finish_rel(index_t n1, const std::vector<double>& err2, const std::vector<double>& ref2, GpfqOutput out) {
-  for (index_t j = 0; j < n1; ++j) {
-    const double e = std::sqrt(std::max(0.0, err2[j]));
-    const double r = std::sqrt(std::max(0.0, ref2[j]));
-    if (out.err) out.err[j] = e;
-    if (out.rel) out.rel[j] = r > 0 ? e / r : (e == 0 ? 0.0 : std::numeric_limits<double>::infinity());
-  }
-}
-
 // The block sizes a sweep over n0 columns uses (B, and the shorter last block).
 std::vector<index_t> block_sizes(index_t n0, index_t B) {
   std::vector<index_t> v{B};
@@ -747,13 +738,6 @@ DirectBufs<T> layout_direct(Layout& L, const DirectShape& s) {
   return b;
 }
 
-template <typename T>
-std::size_t direct_bytes(const DirectShape& s) {
-  Layout L;
-  layout_direct<T>(L, s);
-  return L.bytes();
-}
-
 struct GramFormShape {
   index_t n0 = 0, n1 = 0, B = 1;
   bool same = false, has_k = false, with_err = true;
@@ -802,13 +786,6 @@ GramFormBufs<T> layout_gram_form(Layout& L, const GramFormShape& s) {
   return b;
 }
 
-template <typename T>
-std::size_t gram_form_bytes(const GramFormShape& s) {
-  Layout L;
-  layout_gram_form<T>(L, s);
-  return L.bytes();
-}
-
 std::string shape_text(index_t n0, index_t n1, index_t B) {
   return "n0 = " + std::to_string(n0) + ", n1 = " + std::to_string(n1) + ", block = " + std::to_string(B);
 }
@@ -844,7 +821,7 @@ std::size_t estimate_gram_bytes(index_t d, int groups, bool f64, bool same, bool
   s.same = same;
   s.track_k = track_k && !same;
   s.chunk_rows = chunk_rows >= 1 ? chunk_rows : kChunkRows;
-  return f64 ? gram_bytes<double>(s) : gram_bytes<float>(s);
+  return f64 ? layout_bytes(layout_gram<double>, s) : layout_bytes(layout_gram<float>, s);
 }
 
 std::size_t estimate_gpfq_direct_bytes(index_t n0, index_t n1, index_t m, bool f64, bool distinct, int block) {
@@ -856,7 +833,7 @@ std::size_t estimate_gpfq_direct_bytes(index_t n0, index_t n1, index_t m, bool f
   s.B = std::min<index_t>(std::max(block, 1), n0);
   s.distinct = distinct;
   s.n_levels = kEstimateLevels;
-  return f64 ? direct_bytes<double>(s) : direct_bytes<float>(s);
+  return f64 ? layout_bytes(layout_direct<double>, s) : layout_bytes(layout_direct<float>, s);
 }
 
 std::size_t estimate_gpfq_gram_bytes(index_t n0, index_t n1, bool f64, bool same, bool track_k, int block) {
@@ -868,7 +845,7 @@ std::size_t estimate_gpfq_gram_bytes(index_t n0, index_t n1, bool f64, bool same
   s.same = same;
   s.has_k = track_k && !same;
   s.n_levels = kEstimateLevels;
-  return f64 ? gram_form_bytes<double>(s) : gram_form_bytes<float>(s);
+  return f64 ? layout_bytes(layout_gram_form<double>, s) : layout_bytes(layout_gram_form<float>, s);
 }
 
 // X, Xq, W and the alphabet are uploaded once; U stays on the device; codes, q and the error sums
@@ -893,6 +870,25 @@ dev::Sweep<T> make_sweep(const Bufs& b, index_t n1, int n_levels, const GpfqOpti
 
 }  // namespace
 
+// Copies a GPFQ run's codes and q to the host, with the per-neuron error sums err2 / ref2 when
+// `errors` (turned into err / rel as gpfq.cc does), and waits for the stream.
+template <typename Bufs>
+void fetch_outputs(const Bufs& b, index_t n0, index_t n1, bool errors, GpfqOutput out, const Stream& stream,
+                   const char* what) {
+  const cudaStream_t cs = stream.get();
+  std::vector<double> err2, ref2;
+  if (errors) {
+    err2.resize(static_cast<std::size_t>(n1));
+    ref2.resize(static_cast<std::size_t>(n1));
+    to_host(err2.data(), b.err2, n1, cs);
+    to_host(ref2.data(), b.ref2, n1, cs);
+  }
+  if (out.codes) to_host(out.codes, b.codes, n0 * n1, cs);
+  if (out.q) to_host(out.q, b.q, n0 * n1, cs);
+  stream.sync(what);
+  if (errors) detail::finish_rel(n1, err2, ref2, out);
+}
+
 template <typename T>
 void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const float* xq, index_t m,
                  const float* levels, int n_levels, const GpfqOptions& opt, GpfqOutput out) {
@@ -911,7 +907,7 @@ void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const f
   s.n_levels = n_levels;
   Stream stream;
   const cudaStream_t cs = stream.get();
-  Arena arena(cs, direct_bytes<T>(s), "CUDA gpfq_direct (m = " + std::to_string(m) + ", " + shape_text(n0, n1, s.B) + ")");
+  Arena arena(cs, layout_bytes(layout_direct<T>, s), "CUDA gpfq_direct (m = " + std::to_string(m) + ", " + shape_text(n0, n1, s.B) + ")");
   Layout carve(arena.base());
   const DirectBufs<T> b = layout_direct<T>(carve, s);
   const float* xqd = s.distinct ? b.xq : b.x;
@@ -967,7 +963,6 @@ void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const f
     u.ldc = n1;
     run_gemm<T>(u, b.scratch, b.scratch_bytes, cs);
   }
-  std::vector<double> err2, ref2;
   if (s.with_err) {  // err_j^2 = ||U[:, j]||^2, ref_j^2 = ||X w_j||^2, in 1024-row chunks as gpfq.cc
     zero(b.err2, n1, cs);
     zero(b.ref2, n1, cs);
@@ -987,15 +982,8 @@ void gpfq_direct(const float* w, index_t n0, index_t n1, const float* x, const f
       check(dev::col_sq_chunks(b.sq, dev::mat(b.V, n1), rn, n1, cs), "column-sum kernel launch");
       check(dev::add_chunks(b.ref2, b.sq, chunks, n1, cs), "column-sum kernel launch");
     }
-    err2.resize(static_cast<std::size_t>(n1));
-    ref2.resize(static_cast<std::size_t>(n1));
-    to_host(err2.data(), b.err2, n1, cs);
-    to_host(ref2.data(), b.ref2, n1, cs);
   }
-  if (out.codes) to_host(out.codes, b.codes, n0 * n1, cs);
-  if (out.q) to_host(out.q, b.q, n0 * n1, cs);
-  stream.sync("cudaStreamSynchronize (gpfq_direct)");
-  if (s.with_err) finish_rel(n1, err2, ref2, out);
+  fetch_outputs(b, n0, n1, s.with_err, out, stream, "cudaStreamSynchronize (gpfq_direct)");
 }
 
 // G, H (and K) are uploaded and mirrored on the device; unlike qnn::gpfq_gram the caller's H and K
@@ -1019,7 +1007,7 @@ void gpfq_gram(const float* w, index_t n0, index_t n1, const T* G, const T* H, c
   const bool errors = s.with_err && (s.same || s.has_k);
   Stream stream;
   const cudaStream_t cs = stream.get();
-  Arena arena(cs, gram_form_bytes<T>(s), "CUDA gpfq_gram (" + shape_text(n0, n1, s.B) + ")");
+  Arena arena(cs, layout_bytes(layout_gram_form<T>, s), "CUDA gpfq_gram (" + shape_text(n0, n1, s.B) + ")");
   Layout carve(arena.base());
   const GramFormBufs<T> b = layout_gram_form<T>(carve, s);
   const index_t nn = n0 * n0;
@@ -1055,7 +1043,6 @@ void gpfq_gram(const float* w, index_t n0, index_t n1, const T* G, const T* H, c
     sw.ldh = n0;
     run_sweep<T>(st, sw, cs);
   }
-  std::vector<double> err2, ref2;
   if (errors) {  // ||X w - Xq q||^2 = w'Kw - 2 q'Gw + q'Hq (same: (w - q)' H (w - q)), in double
     zero(b.err2, n1, cs);
     zero(b.ref2, n1, cs);
@@ -1092,17 +1079,9 @@ void gpfq_gram(const float* w, index_t n0, index_t n1, const T* G, const T* H, c
       product(b.H, qm);
       dot(b.err2, qm, 1.0);
     }
-    err2.resize(static_cast<std::size_t>(n1));
-    ref2.resize(static_cast<std::size_t>(n1));
-    to_host(err2.data(), b.err2, n1, cs);
-    to_host(ref2.data(), b.ref2, n1, cs);
   }
-  if (out.codes) to_host(out.codes, b.codes, n0 * n1, cs);
-  if (out.q) to_host(out.q, b.q, n0 * n1, cs);
-  stream.sync("cudaStreamSynchronize (gpfq_gram)");
-  if (errors) {
-    finish_rel(n1, err2, ref2, out);
-  } else if (s.with_err) {  // neither same inputs nor K: the error is not known (gpfq.cc)
+  fetch_outputs(b, n0, n1, errors, out, stream, "cudaStreamSynchronize (gpfq_gram)");
+  if (!errors && s.with_err) {  // neither same inputs nor K: the error is not known (gpfq.cc)
     for (index_t j = 0; j < n1; ++j) {
       if (out.err) out.err[j] = std::numeric_limits<double>::quiet_NaN();
       if (out.rel) out.rel[j] = std::numeric_limits<double>::quiet_NaN();

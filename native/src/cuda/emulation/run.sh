@@ -11,6 +11,7 @@ out=$root/build-emu
 mkdir -p "$out/src" "$out/obj"
 cp "$root/native/src/cuda/device.cuh" "$root/native/src/cuda/quantizer.cuh" "$out/src/"
 cp "$root/native/src/cuda/cuda_backend.cc" "$out/src/"
+mkdir -p "$out/cpu" && cp "$root/native/src/cpu/internal.h" "$out/cpu/"  # cuda_backend.cc includes ../cpu/internal.h
 for f in gemm kernels; do
   python3 - "$root/native/src/cuda/$f.cu" "$out/src/$f.cc" <<'PY'
 import re, sys
